@@ -1,0 +1,245 @@
+"""`solve` — where a problem meets a solver family — and `load`, which gives a finished run back."""
+from __future__ import annotations
+
+import dataclasses
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import evaluate, geometry, io, plots, registry
+from .config import PointsConfig, RunConfig, TrainConfig, from_dict, merge, read_toml, to_toml
+from .errors import KinnError
+from .family import Family
+from .model import FieldModel, n_params
+from .problem import Problem
+from .trainer import History, fit
+
+_TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
+_POINT_KEYS = {f.name for f in dataclasses.fields(PointsConfig)}
+
+
+@dataclass
+class Result:
+    """A trained (or loaded) run: model, problem, config, history and held-out errors."""
+
+    problem: Problem
+    family: Family
+    config: RunConfig
+    model: FieldModel
+    history: History
+    errors: dict[str, float]
+    residual_rms: float | None
+    run_dir: Path | None
+    wall_time: float
+
+    @property
+    def n_params(self) -> int:
+        return n_params(self.model)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return getattr(torch, self.config.train.dtype)
+
+    def predict(self, points) -> dict[str, np.ndarray]:
+        """The trained fields at points (N, D) (physical coordinates): {field name: (N,) array}."""
+        x = np.asarray(points, dtype=np.float64).reshape(-1, self.problem.dim)
+        device = next(self.model.buffers()).device
+        pred = evaluate.predict(self.model, x, self.dtype, device)
+        return {name: pred[:, k] for k, name in enumerate(self.problem.fields)}
+
+    def summary(self) -> dict[str, Any]:
+        """The stable JSON summary printed by `kinn solve --json` and stored as result.json."""
+        return {
+            "problem": self.problem.name, "solver": self.family.name, "form": self.config.form,
+            "params": self.n_params, "steps": self.history.steps, "adam_steps": self.history.adam_steps,
+            "lbfgs_iters": self.history.lbfgs_iters, "wall_time": round(self.wall_time, 3),
+            "train_time": round(self.history.train_time, 3), "stop_reason": self.history.stop_reason,
+            "seed": self.config.train.seed, "dtype": self.config.train.dtype,
+            "run_dir": str(self.run_dir) if self.run_dir else None,
+            "errors": {n: {"rel_l2": self.errors.get(f"rel_l2/{n}"), "max": self.errors.get(f"max/{n}")}
+                       for n in self.problem.fields},
+            "residual_rms": self.residual_rms,
+        }
+
+
+def _stream(seed: int, purpose: str, k: int = 0) -> int:
+    """Independent, reproducible numpy seeds for each point set (training draw k, evaluation)."""
+    return int(np.random.SeedSequence([seed, zlib.crc32(purpose.encode()), k]).generate_state(1)[0])
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise KinnError(f"unknown device '{name}'; valid: auto, cpu, cuda, cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise KinnError(f"unsupported device '{name}'; valid: auto, cpu, cuda, cuda:N")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise KinnError(f"device '{name}' requested but CUDA is not available here; use cpu or auto")
+    return dev
+
+
+def resolve_config(problem: Problem, solver: str | None, form: str | None, config=None, **overrides) -> RunConfig:
+    """Merge dataclass defaults < problem defaults < config (file path, dict or RunConfig) < overrides."""
+    if isinstance(config, RunConfig):
+        config = config.to_dict()
+    elif config is not None and not isinstance(config, dict):
+        config = read_toml(config)
+    config = dict(config or {})
+    nested = {"train": {}, "points": {}, "model": {}}
+    for k, v in overrides.items():
+        if v is None:
+            continue
+        if k in nested:
+            nested[k].update(v)
+        elif k in _TRAIN_KEYS:
+            nested["train"][k] = v
+        elif k in _POINT_KEYS:
+            nested["points"][k] = v
+        elif k in ("out", "name"):
+            config[k] = v
+        else:
+            raise KinnError(f"unknown setting '{k}'; allowed: {', '.join(sorted(_TRAIN_KEYS | _POINT_KEYS))}, "
+                            "out, name, train={...}, points={...}, model={...}")
+    solver = solver or config.get("solver") or "mlp"
+    form = form or config.get("form") or next(iter(problem.forms))
+    d = problem.defaults
+    base = {k: dict(d.get(k, {})) for k in ("train", "points")}
+    base["model"] = dict(d.get("model", {}).get(solver, {}))
+    base = merge(base, {k: v for k, v in d.get(solver, {}).items()})
+    merged = merge(merge(base, config), nested)
+    merged.update(problem=problem.name, solver=solver, form=form)
+    return from_dict(RunConfig, merged)
+
+
+def _run_dir(cfg: RunConfig) -> Path:
+    name = cfg.name or f"{cfg.problem}-{cfg.solver}-{cfg.form}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, k = Path(cfg.out) / name, 1
+    while path.exists() and not cfg.name:
+        k += 1
+        path = Path(cfg.out) / f"{name}-{k}"
+    return path
+
+
+def _build(problem: Problem, family: Family, cfg: RunConfig, device, dtype) -> FieldModel:
+    form = problem.form(cfg.form)
+    family.check(problem, cfg.form)
+    net = family.build(problem.dim, len(problem.fields), family.config(cfg.model))
+    lo, hi = geometry.bbox(problem.domain)
+    return FieldModel(net, lo, hi, form.transform(problem)).to(device=device, dtype=dtype)
+
+
+def _eval_set(problem: Problem, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out evaluation points and reference values, from a stream no training draw uses."""
+    with geometry.numpy_seed(_stream(cfg.train.seed, "eval")):
+        if problem.exact is None and problem.reference is not None:
+            from .reference import load_reference
+
+            ref = load_reference(problem.reference, problem)
+            idx = np.arange(len(ref.points))
+            if len(idx) > cfg.points.n_eval:
+                idx = np.sort(np.random.choice(idx, cfg.points.n_eval, replace=False))
+            return ref.points[idx], ref.node_values[idx]
+        x = geometry.interior(problem.domain, cfg.points.n_eval)
+        return x, problem.reference_values(x)
+
+
+def solve(problem: str | Problem, solver: str | None = None, form: str | None = None, *, config=None,
+          write: bool = True, **overrides) -> Result:
+    """Solve a problem with a solver family; return the `Result`.
+
+    problem:   a registered name ("poisson2d") or your own `Problem`.
+    solver:    a family name ("mlp", "kan"); default "mlp" or the config's.
+    form:      "strong", "energy" or "inverse"; default the problem's first declared form.
+    config:    a TOML path, a dict shaped like the config file, or a `RunConfig`.
+    overrides: any train or points setting by name (steps=2000, lbfgs=500, dtype="float64", seed=1,
+               n_interior=4000), or train={...}, points={...}, model={...}; out=, name= for the run dir.
+    write:     write the run directory (config, history, fields, figures, checkpoint).
+    """
+    problem = registry.get_problem(problem) if isinstance(problem, str) else problem
+    cfg = resolve_config(problem, solver, form, config, **overrides)
+    family = registry.get_family(cfg.solver)
+    form_obj = problem.form(cfg.form)
+    tc = cfg.train
+    device, dtype = _device(tc.device), getattr(torch, tc.dtype)
+
+    torch.manual_seed(tc.seed)
+    model = _build(problem, family, cfg, device, dtype)
+    x_eval, y_eval = _eval_set(problem, cfg)
+
+    draws = [0]
+
+    def sample():
+        with geometry.numpy_seed(_stream(tc.seed, "train", draws[0])):
+            raw = form_obj.sample(problem, cfg.points)
+        draws[0] += 1
+        return {k: torch.as_tensor(v, dtype=dtype, device=device) for k, v in raw.items()}
+
+    points = sample()
+
+    def resample():
+        points.update(sample())
+
+    def score():
+        return evaluate.errors(evaluate.predict(model, x_eval, dtype, device), y_eval, problem.fields)
+
+    run_dir = _run_dir(cfg) if write else None
+    if run_dir is not None:
+        io.write_text(run_dir / "config.toml", to_toml(cfg))
+
+    def checkpoint(step, optimizer):
+        if run_dir is not None:
+            io.save_checkpoint(run_dir / "model.pt", model, optimizer, step)
+
+    t0 = time.perf_counter()
+    # a condition's own weight, unless the config names the term or its prefix ("bc")
+    weights = {k: w for k, w in form_obj.weights().items() if k not in tc.weights and k.split(":")[0] not in tc.weights}
+    weights.update(tc.weights)
+    history = fit(model, lambda: form_obj.loss(model, problem, points), score, tc, weights=weights,
+                  resample=resample, hooks=family.hooks(model.net, family.config(cfg.model)),
+                  hook_points=lambda: model.scale(points["pde"]).detach(), checkpoint=checkpoint)
+    wall = time.perf_counter() - t0
+
+    pred = evaluate.predict(model, x_eval, dtype, device)
+    errors = evaluate.errors(pred, y_eval, problem.fields)
+    residual = (evaluate.residual_norm(form_obj, model, problem, x_eval, dtype, device)
+                if hasattr(form_obj, "residuals") else None)
+    result = Result(problem, family, cfg, model, history, errors, residual, run_dir, wall)
+    if run_dir is not None:
+        _write_outputs(result, x_eval, pred, y_eval)
+    return result
+
+
+def _write_outputs(result: Result, x: np.ndarray, pred: np.ndarray, ref: np.ndarray) -> None:
+    run_dir, problem = result.run_dir, result.problem
+    io.write_json(run_dir / "history.json", dataclasses.asdict(result.history))
+    io.write_fields(run_dir, x, pred, ref, problem.fields, problem.coords)
+    inside = None if problem.time_dependent else (lambda c: geometry.inside(problem.domain, c))
+    plots.fields(run_dir / "figures" / "fields.png", x, pred, ref, problem.fields, problem.coords, inside)
+    if result.history.rows:
+        plots.history(run_dir / "figures" / "history.png", result.history.rows)
+    io.write_json(run_dir / "result.json", result.summary())
+
+
+def load(run_dir, problem: Problem | None = None) -> Result:
+    """The `Result` of a finished run directory (pass `problem` for a problem that is not registered)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.toml").exists():
+        raise KinnError(f"{run_dir} is not a kinn run directory (no config.toml)")
+    cfg = from_dict(RunConfig, read_toml(run_dir / "config.toml"))
+    problem = problem or registry.get_problem(cfg.problem)
+    family = registry.get_family(cfg.solver)
+    model = _build(problem, family, cfg, torch.device("cpu"), getattr(torch, cfg.train.dtype))
+    model.load_state_dict(io.load_checkpoint(run_dir / "model.pt")["model"])
+    h = io.read_json(run_dir / "history.json")
+    summary = io.read_json(run_dir / "result.json")
+    errors = {f"{k}/{n}": v[k] for n, v in summary["errors"].items() for k in ("rel_l2", "max")}
+    return Result(problem, family, cfg, model, History(**h), errors, summary.get("residual_rms"), run_dir,
+                  summary["wall_time"])

@@ -1,0 +1,152 @@
+"""The `kinn` command line: list, solve, show.
+
+    kinn list
+    kinn solve NAME [--solver mlp] [--form strong] [--steps N] [--lbfgs N] [--lr LR] [--device D]
+                    [--dtype float32|float64] [--seed S] [--out DIR] [--config FILE] [--set KEY=VALUE] [--json]
+    kinn show RUN_DIR [--json]
+
+Mistakes (an unknown name, a bad number, a malformed file) print one line `kinn: error: ...` and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+
+from .errors import KinnError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        raise KinnError(message)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got '{text}'")
+    return value
+
+
+def _setting(text: str) -> tuple[list[str], object]:
+    """KEY=VALUE with a dotted key and a TOML value: model.widths=[64,64], train.lr=1e-4."""
+    from .config import tomllib
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. model.widths=[64,64]), got '{text}'")
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value  # a bare word: a string
+    return key.split("."), parsed
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="kinn", description="Physics-informed PDE solvers: KAN, FNO and MLP on a problem catalogue.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("list", help="problems with their forms, and the solver families with their options")
+    s = sub.add_parser("solve", help="solve a problem and write a run directory")
+    s.add_argument("problem", help="a problem name (see `kinn list`)")
+    s.add_argument("--solver", help="solver family (default mlp)")
+    s.add_argument("--form", choices=("strong", "energy", "inverse"), help="default: the problem's first form")
+    s.add_argument("--steps", type=_count, help="Adam steps")
+    s.add_argument("--lbfgs", type=_count, help="L-BFGS iterations after Adam")
+    s.add_argument("--lr", type=float, help="Adam learning rate")
+    s.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    s.add_argument("--dtype", choices=("float32", "float64"))
+    s.add_argument("--seed", type=_count)
+    s.add_argument("--out", help="parent folder of the run directory (default runs/)")
+    s.add_argument("--config", help="a TOML config file (a run directory's config.toml re-runs it)")
+    s.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="KEY=VALUE",
+                   help="any config entry, e.g. --set model.widths=[64,64] --set points.n_interior=4000")
+    s.add_argument("--json", action="store_true", help="print one JSON object (see README) instead of a summary")
+    sh = sub.add_parser("show", help="summarise a finished run directory")
+    sh.add_argument("run_dir")
+    sh.add_argument("--json", action="store_true")
+    return p
+
+
+def _list() -> None:
+    from . import registry
+
+    print("problems:")
+    for name in registry.problem_names():
+        prob = registry.get_problem(name)
+        print(f"  {name:<24} forms: {', '.join(prob.forms):<24} {prob.description}")
+    print("solvers:")
+    for name in registry.family_names():
+        try:
+            fam = registry.get_family(name)
+        except ImportError as e:
+            print(f"  {name:<24} (unavailable: {e})")
+            continue
+        opts = ", ".join(f"{f.name}={_default(f)!r}" for f in dataclasses.fields(fam.Config))
+        print(f"  {name:<24} forms: {', '.join(sorted(fam.forms)):<24} options: {opts}")
+
+
+def _default(f):
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def _print_summary(s: dict) -> None:
+    print(f"{s['problem']} | solver {s['solver']} | form {s['form']} | {s['params']} parameters | "
+          f"{s['steps']} steps ({s['adam_steps']} Adam + {s['lbfgs_iters']} L-BFGS) | {s['wall_time']:.1f} s")
+    print(f"stopped: {s['stop_reason']}")
+    for name, e in s["errors"].items():
+        print(f"  {name}: relative L2 {e['rel_l2']:.3e}, max error {e['max']:.3e} (held-out points)")
+    if s.get("residual_rms") is not None:
+        print(f"  residual RMS {s['residual_rms']:.3e}")
+    print(f"run directory: {s['run_dir']}")
+
+
+def _solve(a) -> None:
+    from .api import solve
+
+    config: dict = {}
+    if a.config:
+        from .config import read_toml
+
+        config = read_toml(a.config)
+    for keys, value in a.settings:
+        node = config
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise KinnError(f"--set {'.'.join(keys)}: '{k}' is not a table")
+        node[keys[-1]] = value
+    result = solve(a.problem, a.solver, a.form, config=config, steps=a.steps, lbfgs=a.lbfgs, lr=a.lr,
+                   device=a.device, dtype=a.dtype, seed=a.seed, out=a.out,
+                   progress=False if a.json else None)
+    s = result.summary()
+    print(json.dumps(s)) if a.json else _print_summary(s)
+
+
+def _show(a) -> None:
+    from pathlib import Path
+
+    from .io import read_json
+
+    s = read_json(Path(a.run_dir) / "result.json")
+    print(json.dumps(s)) if a.json else _print_summary(s)
+
+
+def main(argv=None) -> int:
+    try:
+        a = parser().parse_args(argv)
+        {"list": lambda: _list(), "solve": lambda: _solve(a), "show": lambda: _show(a)}[a.command]()
+    except KinnError as e:
+        print(f"kinn: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kinn: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

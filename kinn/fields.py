@@ -1,0 +1,143 @@
+"""The field handle a residual or energy density receives, and its derivative backends.
+
+A residual is written once against `kinn.ops`; how derivatives are obtained is the backend's business:
+
+- `AutogradBackend` (today): the model's values at points that require grad; derivatives by
+  `torch.autograd.grad(create_graph=True)`, first derivatives cached so a Laplacian reuses the gradient.
+- a jet backend (values, gradients and Laplacians carried through the network in one forward pass) and a
+  grid backend (spectral or finite differences on FNO grids) implement the same three primitives.
+
+A `Field` behaves like its values, shape (N, C): arithmetic and torch functions work on it and return
+plain tensors. `u["ux"]` selects a component by name as a field of its own (other keys index the
+values, `u[:, 0]`), and `ux, uy = u.split()` unpacks a vector field.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+
+class Backend:
+    """Derivative primitives over the values (N, C) at points (N, D). Subclasses fill `d` and `d2`."""
+
+    values: torch.Tensor
+
+    def d(self, c: int, i: int) -> torch.Tensor:
+        """d u_c / d x_i, shape (N, 1)."""
+        raise NotImplementedError
+
+    def d2(self, c: int, i: int, j: int) -> torch.Tensor:
+        """d² u_c / d x_i d x_j, shape (N, 1)."""
+        raise NotImplementedError
+
+    def laplacian(self, c: int, dims: Sequence[int]) -> torch.Tensor:
+        """Σ_i d² u_c / d x_i², shape (N, 1). Jet backends override this with the carried Laplacian."""
+        return sum(self.d2(c, i, i) for i in dims)
+
+
+class AutogradBackend(Backend):
+    """Derivatives by reverse-mode autograd, with the first derivatives of each component cached."""
+
+    def __init__(self, values: torch.Tensor, x: torch.Tensor, create_graph: bool = True):
+        if not x.requires_grad:
+            raise ValueError("AutogradBackend needs points that require grad")
+        self.values, self.x, self.create_graph = values, x, create_graph
+        self._grad: dict[int, torch.Tensor] = {}
+        self._hess: dict[tuple[int, int], torch.Tensor] = {}
+
+    def _gradient(self, c: int) -> torch.Tensor:  # (N, D), all partials of u_c at once
+        if c not in self._grad:
+            (g,) = torch.autograd.grad(self.values[:, c].sum(), self.x, create_graph=True, allow_unused=True)
+            self._grad[c] = torch.zeros_like(self.x) if g is None else g
+        return self._grad[c]
+
+    def d(self, c, i):
+        return self._gradient(c)[:, i : i + 1]
+
+    def d2(self, c, i, j):
+        if (c, i) not in self._hess:
+            gi = self._gradient(c)[:, i]
+            if not gi.requires_grad:  # u_c is affine in x_i: no second derivative
+                self._hess[c, i] = torch.zeros_like(self.x)
+            else:
+                (h,) = torch.autograd.grad(gi.sum(), self.x, create_graph=self.create_graph,
+                                           retain_graph=True, allow_unused=True)
+                self._hess[c, i] = torch.zeros_like(self.x) if h is None else h
+        return self._hess[c, i][:, j : j + 1]
+
+
+def _unwrap(a):
+    if isinstance(a, Field):
+        return a.values
+    if isinstance(a, (list, tuple)):
+        return type(a)(_unwrap(b) for b in a)
+    if isinstance(a, dict):
+        return {k: _unwrap(v) for k, v in a.items()}
+    return a
+
+
+class Field:
+    """A (possibly vector) field at N points: values (N, C) plus derivatives through its backend.
+
+    coords: coordinate names in column order of the points, e.g. ("x", "y") or ("x", "t").
+    n_space: how many leading coordinates are spatial; grad, div, laplacian and hessian act on those.
+    """
+
+    def __init__(self, backend: Backend, names: Sequence[str], coords: Sequence[str], n_space: int,
+                 comps: Sequence[int] | None = None):
+        self.backend, self.names, self.coords, self.n_space = backend, tuple(names), tuple(coords), n_space
+        self.comps = tuple(range(len(self.names))) if comps is None else tuple(comps)
+
+    @property
+    def values(self) -> torch.Tensor:
+        v = self.backend.values
+        return v if len(self.comps) == v.shape[1] else v[:, list(self.comps)]
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            if key not in self.names:
+                raise KeyError(f"no field '{key}'; fields: {', '.join(self.names)}")
+            k = self.names.index(key)
+            return Field(self.backend, (key,), self.coords, self.n_space, (self.comps[k],))
+        return self.values[key]
+
+    def split(self) -> tuple["Field", ...]:
+        """The components as scalar fields: `ux, uy = u.split()`."""
+        return tuple(self[name] for name in self.names)
+
+    def coord(self, wrt) -> int:
+        """Column index of a coordinate given by name ("x") or index."""
+        if isinstance(wrt, str):
+            if wrt not in self.coords:
+                raise KeyError(f"no coordinate '{wrt}'; coordinates: {', '.join(self.coords)}")
+            return self.coords.index(wrt)
+        return int(wrt)
+
+    # The field behaves like its values: torch functions and operators see the (N, C) tensor.
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        return func(*_unwrap(args), **_unwrap(kwargs or {}))
+
+    shape = property(lambda self: self.values.shape)
+    dtype = property(lambda self: self.values.dtype)
+    device = property(lambda self: self.values.device)
+
+    def __len__(self):
+        return self.values.shape[0]
+
+    def __repr__(self):
+        return f"Field({', '.join(self.names)}; N={len(self)}, coords={self.coords})"
+
+
+def _delegate(name):
+    def method(self, *args):
+        return getattr(self.values, name)(*_unwrap(args))
+
+    method.__name__ = name
+    return method
+
+
+for _op in ("add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "pow", "rpow",
+            "matmul", "rmatmul", "neg", "pos", "abs", "lt", "le", "gt", "ge"):
+    setattr(Field, f"__{_op}__", _delegate(f"__{_op}__"))

@@ -1,0 +1,124 @@
+"""Geometry and point sampling: thin glue over `deepxde.geometry`.
+
+kinn does not re-implement geometry. Domains are deepxde objects (`Interval`, `Rectangle`, `Disk`,
+`Polygon`, CSG by `|`, `&`, `-`, and `GeometryXTime` for time-dependent problems); this module imports
+deepxde safely and turns its numpy samples into float64 arrays.
+
+Two deepxde traps are handled here, once:
+- importing deepxde prints its backend choice to stdout (which would corrupt `kinn solve --json`) and,
+  on a CUDA machine, changes torch's default device; both are undone.
+- deepxde samples in float32 unless told otherwise; its sampling precision is set to float64 without
+  touching torch's global default dtype (which `deepxde.config.set_default_float` would change).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+
+import numpy as np
+import torch
+
+from .errors import KinnError
+
+os.environ.setdefault("DDE_BACKEND", "pytorch")
+_device = torch.get_default_device()
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    import deepxde
+    from deepxde import geometry as _g
+if torch.get_default_device() != _device:  # deepxde moved it to CUDA; installing a device mode costs every op
+    torch.set_default_device(None if _device.type == "cpu" else _device)
+deepxde.config.real.set_float64()
+
+Interval, Rectangle, Cuboid, Hypercube = _g.Interval, _g.Rectangle, _g.Cuboid, _g.Hypercube
+Disk, Ellipse, Polygon, Triangle, Sphere = _g.Disk, _g.Ellipse, _g.Polygon, _g.Triangle, _g.Sphere
+TimeDomain, GeometryXTime = _g.TimeDomain, _g.GeometryXTime
+
+SAMPLERS = ("pseudo", "LHS", "Halton", "Hammersley", "Sobol")
+
+
+def is_timedependent(domain) -> bool:
+    return isinstance(domain, GeometryXTime)
+
+
+def space(domain):
+    """The spatial part of a domain (the domain itself when it has no time axis)."""
+    return domain.geometry if is_timedependent(domain) else domain
+
+
+def bbox(domain) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper corners of the domain's bounding box, time included as the last coordinate."""
+    if is_timedependent(domain):
+        lo, hi = bbox(domain.geometry)
+        t = domain.timedomain
+        return np.append(lo, t.t0), np.append(hi, t.t1)
+    lo, hi = domain.bbox
+    return np.atleast_1d(np.asarray(lo, float)), np.atleast_1d(np.asarray(hi, float))
+
+
+@contextlib.contextmanager
+def numpy_seed(seed: int):
+    """Run deepxde's sampling (which draws from numpy's global RNG) from `seed`, then restore the state."""
+    state = np.random.get_state()
+    np.random.seed(seed % 2**32)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def _check_sampler(sampler: str) -> None:
+    if sampler not in SAMPLERS:
+        raise KinnError(f"unknown sampler '{sampler}'; valid: {', '.join(SAMPLERS)}")
+
+
+def interior(domain, n: int, sampler: str = "pseudo") -> np.ndarray:
+    """n points inside the domain (space-time for time-dependent problems), shape (n, d)."""
+    _check_sampler(sampler)
+    return np.asarray(domain.random_points(n, random=sampler), dtype=np.float64)
+
+
+def boundary(domain, n: int, on=None, sampler: str = "pseudo") -> np.ndarray:
+    """n points on the (spatial) boundary, restricted to the part where `on(x)` is True.
+
+    deepxde samples the whole boundary; a part is selected by rejection, drawing more until n are found.
+    """
+    _check_sampler(sampler)
+    chunks, found = [], 0
+    for _ in range(50):
+        x = np.asarray(domain.random_boundary_points(max(n, 16), random=sampler), dtype=np.float64)
+        if on is not None:
+            x = x[np.asarray(on(x), dtype=bool)]
+        chunks.append(x)
+        found += len(x)
+        if found >= n:
+            return np.concatenate(chunks)[:n]
+    raise KinnError(f"could not sample {n} points on the boundary part selected by {on!r}: "
+                    f"only {found} of {50 * max(n, 16)} boundary samples fell on it; check its selector")
+
+
+def initial(domain, n: int) -> np.ndarray:
+    """n points on the initial slice t = t0 of a time-dependent domain, shape (n, d + 1)."""
+    if not is_timedependent(domain):
+        raise KinnError("an initial condition needs a time-dependent domain (GeometryXTime)")
+    return np.asarray(domain.random_initial_points(n), dtype=np.float64)
+
+
+def normals(domain, x: np.ndarray) -> np.ndarray:
+    """Outward unit normals at boundary points x (spatial components only), shape (n, d_space)."""
+    return np.asarray(domain.boundary_normal(x), dtype=np.float64)[:, : space(domain).dim]
+
+
+def inside(domain, x: np.ndarray) -> np.ndarray:
+    """Boolean mask of points inside or on the domain."""
+    return np.asarray(domain.inside(x), dtype=bool)
+
+
+def at(dim: int, value: float, atol: float = 1e-8):
+    """A boundary-part selector for `Dirichlet(on=...)`: points whose coordinate `dim` equals `value`."""
+
+    def on(x: np.ndarray) -> np.ndarray:
+        return np.isclose(x[:, dim], value, atol=atol)
+
+    on.__qualname__ = f"at(dim={dim}, value={value})"
+    return on

@@ -1,0 +1,63 @@
+"""Figures of a run: fields (prediction, reference, error) and training curves."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.tri as mtri  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .io import atomic_write  # noqa: E402
+
+
+def _save(fig, path: Path):
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+
+
+def fields(path: Path, x: np.ndarray, pred: np.ndarray, ref: np.ndarray, names, coords, inside=None) -> None:
+    """One row per field: prediction, reference, |error| (lines in 1-D, filled contours in 2-D)."""
+    rows = len(names)
+    fig, axes = plt.subplots(rows, 3, figsize=(13, 3.6 * rows), squeeze=False)
+    for k, name in enumerate(names):
+        err = np.abs(pred[:, k] - ref[:, k])
+        panels = [(pred[:, k], f"{name} (prediction)"), (ref[:, k], f"{name} (reference)"), (err, f"|error| in {name}")]
+        if x.shape[1] == 1:
+            order = np.argsort(x[:, 0])
+            for ax, (v, title) in zip(axes[k], panels):
+                ax.plot(x[order, 0], v[order])
+                ax.set_title(title), ax.set_xlabel(coords[0])
+        else:
+            tri = mtri.Triangulation(x[:, 0], x[:, 1])
+            if inside is not None:  # hide triangles that span holes or re-entrant corners
+                c = np.stack([x[tri.triangles, 0].mean(1), x[tri.triangles, 1].mean(1)], 1)
+                if x.shape[1] == 2:
+                    tri.set_mask(~inside(c))
+            vmin, vmax = min(pred[:, k].min(), ref[:, k].min()), max(pred[:, k].max(), ref[:, k].max())
+            for j, (ax, (v, title)) in enumerate(zip(axes[k], panels)):
+                lim = {} if j == 2 else {"vmin": vmin, "vmax": vmax}
+                im = ax.tricontourf(tri, v, levels=64, cmap="viridis" if j < 2 else "magma", **lim)
+                fig.colorbar(im, ax=ax)
+                ax.set_title(title), ax.set_xlabel(coords[0]), ax.set_ylabel(coords[1]), ax.set_aspect("equal")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def history(path: Path, rows: list[dict]) -> None:
+    """Loss terms (absolute values, log scale) and held-out relative L2 errors against the step."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4))
+    skip = {"step", "phase", "time", "lr"}
+    keys = [k for k in rows[0] if k not in skip and "/" not in k] if rows else []
+    steps = np.array([r["step"] for r in rows])
+    for key in keys:
+        a.semilogy(steps, [abs(r[key]) for r in rows], label=key)
+    a.set_xlabel("step"), a.set_title("loss terms (|value|)"), a.legend(fontsize=8)
+    for key in sorted({k for r in rows for k in r if k.startswith("rel_l2/")}):
+        pts = [(r["step"], r[key]) for r in rows if key in r]
+        b.semilogy(*zip(*pts), marker="o", ms=3, label=key)
+    b.set_xlabel("step"), b.set_title("held-out relative L2 error"), b.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)

@@ -1,0 +1,204 @@
+"""The one training loop: Adam, then optional L-BFGS. It knows nothing about PDEs.
+
+`fit` receives closures: `loss_terms()` returns named loss terms, `evaluate()` returns held-out errors.
+Everything a family or form needs from the loop arrives through them or through named `hooks`
+(`hook(step, x) -> bool`, True when the hook replaced parameters, e.g. a KAN grid extension).
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from .config import TrainConfig
+from .errors import KinnError
+
+
+@dataclass
+class History:
+    """One row per logged step: step, phase, time, loss, lr, each loss term, and errors when evaluated."""
+
+    rows: list[dict] = field(default_factory=list)
+    stop_reason: str = ""
+    adam_steps: int = 0
+    lbfgs_iters: int = 0
+    train_time: float = 0.0           # wall time spent optimising, evaluation excluded
+
+    @property
+    def steps(self) -> int:
+        return self.adam_steps + self.lbfgs_iters
+
+    def last(self, key: str, default=None):
+        for row in reversed(self.rows):
+            if key in row:
+                return row[key]
+        return default
+
+
+def weight(name: str, weights: dict[str, float]) -> float:
+    """A term's weight: by its full name ("bc:left"), else its prefix ("bc"), else 1."""
+    return float(weights.get(name, weights.get(name.split(":")[0], 1.0)))
+
+
+def _schedule(opt, cfg: TrainConfig):
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.steps, 1))
+    if cfg.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=max(cfg.step_size, 1), gamma=cfg.gamma)
+    if cfg.schedule == "exponential":  # decays by `gamma` over the whole Adam stage
+        return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.gamma ** (1 / max(cfg.steps, 1)))
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+
+
+def _finite(loss: float, terms: dict, step: int, where: str) -> None:
+    if not math.isfinite(loss):
+        bad = ", ".join(f"{k}={v:.3g}" for k, v in terms.items())
+        raise KinnError(f"non-finite loss at {where} step {step} ({bad}); lower the learning rate, "
+                        "use dtype float64, or check the problem's data; the last checkpoint holds the last good state")
+
+
+def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callable[[], dict],
+        cfg: TrainConfig, *, weights: dict | None = None, resample: Callable | None = None,
+        hooks: dict | None = None, hook_points: Callable | None = None,
+        checkpoint: Callable | None = None) -> History:
+    """Train `model`'s parameters on the weighted sum of `loss_terms()`; return the history.
+
+    evaluate():    {"rel_l2/u": ..., ...} held-out errors; called every `cfg.eval_every` steps and at the end.
+    resample():    draws new training points; called every `cfg.resample_every` Adam steps.
+    hooks:         {name: hook(step, hook_points()) -> bool}, called before every Adam step.
+    checkpoint(step, optimizer): called every `cfg.checkpoint_every` steps, at the end and on Ctrl-C.
+    """
+    weights = weights or {}
+    hist, t_start, t_eval = History(), time.perf_counter(), 0.0
+
+    def total(terms):
+        return sum(weight(k, weights) * v for k, v in terms.items())
+
+    def record(step, phase, loss, terms, lr, errors=None):
+        row = {"step": step, "phase": phase, "time": time.perf_counter() - t_start - t_eval, "loss": loss, "lr": lr}
+        row.update({k: float(v.detach()) for k, v in terms.items()})
+        row.update(errors or {})
+        hist.rows.append(row)
+
+    def run_eval():  # evaluation time is not training time
+        nonlocal t_eval
+        t = time.perf_counter()
+        errors = evaluate()
+        t_eval += time.perf_counter() - t
+        return errors
+
+    def reached(errors):
+        rel = [v for k, v in errors.items() if k.startswith("rel_l2/")]
+        return cfg.target_error > 0 and rel and max(rel) <= cfg.target_error
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    sched = _schedule(opt, cfg)
+    bar = tqdm(total=cfg.steps + cfg.lbfgs, disable=None if cfg.progress else True, file=sys.stderr,
+               dynamic_ncols=True, leave=False)
+    try:
+        # ---- stage 1: Adam -------------------------------------------------------------------------
+        for step in range(cfg.steps):
+            if resample is not None and cfg.resample_every and step and step % cfg.resample_every == 0:
+                resample()
+            if hooks:
+                x = hook_points()
+                changed = [h(step, x) for h in hooks.values()]  # call every hook, not just the first
+                if any(changed):  # new parameters: the optimiser's state no longer matches them
+                    params = [p for p in model.parameters() if p.requires_grad]
+                    lr = opt.param_groups[0]["lr"]
+                    opt = torch.optim.Adam(params, lr=lr)
+                    sched = _schedule(opt, cfg)
+                    for group in opt.param_groups:
+                        group["lr"] = lr
+            opt.zero_grad(set_to_none=True)
+            terms = loss_terms()
+            loss = total(terms)
+            loss.backward()
+            opt.step()
+            sched.step()
+            hist.adam_steps = step + 1
+            last = step + 1 == cfg.steps
+            eval_now = last or (cfg.eval_every and step % cfg.eval_every == 0)
+            if eval_now or (cfg.log_every and step % cfg.log_every == 0):
+                value = float(loss.detach())  # a CPU-GPU sync: only at log and evaluation steps
+                _finite(value, terms, step, "Adam")
+                errors = run_eval() if eval_now else {}
+                record(step, "adam", value, terms, opt.param_groups[0]["lr"], errors)
+                bar.set_postfix(_postfix(value, errors), refresh=False)
+                if reached(errors):
+                    hist.stop_reason = f"target error {cfg.target_error:g} reached"
+                    break
+            if checkpoint is not None and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
+                checkpoint(step + 1, opt)
+            bar.update()
+
+        # ---- stage 2: L-BFGS on the last point set, in chunks so progress is logged --------------
+        if cfg.lbfgs and not hist.stop_reason:
+            hist.stop_reason = _lbfgs(model, params, loss_terms, total, cfg, hist, record, run_eval, reached, bar)
+        if not hist.stop_reason:
+            hist.stop_reason = "step budget used"
+    except KeyboardInterrupt:
+        hist.stop_reason = "interrupted (Ctrl-C)"
+    finally:
+        bar.close()
+        hist.train_time = time.perf_counter() - t_start - t_eval
+    if checkpoint is not None:
+        checkpoint(hist.steps, opt)
+    return hist
+
+
+def _lbfgs(model, params, loss_terms, total, cfg, hist, record, run_eval, reached, bar) -> str:
+    chunk = max(1, min(cfg.log_every or cfg.lbfgs, cfg.lbfgs))
+    opt = torch.optim.LBFGS(params, lr=cfg.lbfgs_lr, max_iter=chunk, history_size=cfg.lbfgs_history,
+                            tolerance_grad=cfg.lbfgs_tolerance_grad, tolerance_change=cfg.lbfgs_tolerance_change,
+                            line_search_fn="strong_wolfe")
+    latest = {}
+
+    def closure():
+        opt.zero_grad(set_to_none=True)
+        terms = loss_terms()
+        loss = total(terms)
+        loss.backward()
+        latest["terms"] = terms
+        return loss
+
+    done, evals, budget = 0, 0, cfg.lbfgs * 5 // 4  # torch's own default: max_eval = 1.25 max_iter
+    while done < cfg.lbfgs:
+        n = min(chunk, cfg.lbfgs - done)
+        opt.param_groups[0]["max_iter"], opt.param_groups[0]["max_eval"] = n, max(budget - evals, 1)
+        state = opt.state[opt._params[0]]
+        iters0, evals0 = state.get("n_iter", 0), state.get("func_evals", 0)
+        loss = float(opt.step(closure).detach())
+        did = state.get("n_iter", 0) - iters0
+        done, evals = done + did, evals + state.get("func_evals", 0) - evals0
+        hist.lbfgs_iters = done
+        bar.update(did)
+        _finite(loss, latest["terms"], hist.adam_steps + done, "L-BFGS")
+        stopped = did < n
+        errors = run_eval() if stopped or done >= cfg.lbfgs or (cfg.eval_every and done % cfg.eval_every < n) else {}
+        record(hist.adam_steps + done, "lbfgs", loss, latest["terms"], cfg.lbfgs_lr, errors)
+        bar.set_postfix(_postfix(loss, errors), refresh=False)
+        if reached(errors):
+            return f"target error {cfg.target_error:g} reached"
+        if stopped:  # L-BFGS stopped by itself: say why (torch does not)
+            if evals >= budget:
+                return f"L-BFGS: function-evaluation budget used ({evals} evaluations for {done} iterations)"
+            g = torch.cat([p.grad.reshape(-1) for p in params if p.grad is not None])
+            if g.abs().max() <= cfg.lbfgs_tolerance_grad:
+                return f"L-BFGS: gradient below tolerance_grad={cfg.lbfgs_tolerance_grad:g} after {done} iterations"
+            return f"L-BFGS: loss or step change below tolerance_change={cfg.lbfgs_tolerance_change:g} after {done} iterations"
+    return ""
+
+
+def _postfix(loss: float, errors: dict) -> dict:
+    out = {"loss": f"{loss:.3e}"}
+    rel = [v for k, v in errors.items() if k.startswith("rel_l2/")]
+    if rel:
+        out["err"] = f"{max(rel):.2e}"
+    return out

@@ -1,0 +1,13 @@
+"""The problem catalogue: registry name -> "module:attribute" of a `kinn.Problem`.
+
+Adding a problem is one small file in this folder plus one line here. Entries are strings so the catalogue
+loads lazily: a problem file can `from kinn import ...` without a circular import.
+"""
+
+PROBLEMS = {
+    "poisson1d_multiscale": "kinn.problems.poisson:poisson1d_multiscale",
+    "poisson2d": "kinn.problems.poisson:poisson2d",
+    "heat_multiscale": "kinn.problems.heat:heat_multiscale",
+    "helmholtz2d": "kinn.problems.helmholtz:helmholtz2d",
+    "burgers1d": "kinn.problems.burgers:burgers1d",
+}

@@ -1,0 +1,38 @@
+"""Poisson problems: a 2-D smooth one and a 1-D multi-scale one (the spectral-bias benchmark)."""
+from math import pi
+
+import torch
+
+from kinn import Dirichlet, Interval, Problem, Rectangle, StrongForm, ops
+
+
+def exact2d(x):  # x: (N, 2)
+    return torch.sin(pi * x[:, :1]) * torch.sin(pi * x[:, 1:])
+
+
+poisson2d = Problem(
+    name="poisson2d",
+    description="-Δu = 2π² sin(πx) sin(πy) on [0,1]², u = 0 on the boundary",
+    domain=Rectangle([0, 0], [1, 1]),
+    strong=StrongForm(lambda u, x: -ops.laplacian(u) - 2 * pi**2 * exact2d(x), bcs=[Dirichlet(0.0)]),
+    exact=exact2d,
+    defaults={"train": {"steps": 2000, "lbfgs": 500, "eval_every": 250}, "model": {"mlp": {"widths": [50, 50, 50]}}},
+)
+
+
+def exact1d(x):  # x: (N, 1)
+    return torch.sin(2 * pi * x) + 0.1 * torch.sin(50 * pi * x)
+
+
+def source1d(x):  # f = -u''
+    return 4 * pi**2 * torch.sin(2 * pi * x) + 0.1 * (50 * pi) ** 2 * torch.sin(50 * pi * x)
+
+
+poisson1d_multiscale = Problem(
+    name="poisson1d_multiscale",
+    description="-u'' = f on [0,1], u = sin(2πx) + 0.1 sin(50πx), u(0) = u(1) = 0 (spectral bias)",
+    domain=Interval(0, 1),
+    strong=StrongForm(lambda u, x: -ops.laplacian(u) - source1d(x), bcs=[Dirichlet(0.0)]),
+    exact=exact1d,
+    defaults={"train": {"steps": 5000, "lbfgs": 1000}, "points": {"n_interior": 1000, "n_boundary": 2, "n_eval": 2000}},
+)

@@ -1,0 +1,6 @@
+"""The solver families: registry name -> "module:class" of a `kinn.family.Family` subclass."""
+
+FAMILIES = {
+    "mlp": "kinn.solvers.mlp:MLPFamily",
+    "kan": "kinn.solvers.kan:KANFamily",
+}

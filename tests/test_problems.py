@@ -1,0 +1,64 @@
+"""Catalogue-wide checks: every registered problem is well formed and its exact solution solves it."""
+import numpy as np
+import pytest
+import torch
+
+from kinn import geometry, registry
+from kinn.conditions import Initial, Neumann
+from kinn.forms import field_at
+
+NAMES = registry.problem_names()
+
+
+class Exact(torch.nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_problem_is_well_formed(name):
+    p = registry.get_problem(name)
+    assert p.name == name
+    assert p.forms, "declares at least one form"
+    assert p.exact is not None or p.reference is not None
+    x = geometry.interior(p.domain, 50)
+    assert x.shape == (50, p.dim) and x.dtype == np.float64
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if registry.get_problem(n).exact is not None])
+def test_exact_solution_has_zero_residual_and_meets_conditions(name):
+    p = registry.get_problem(name)
+    model = Exact(p.exact)
+    form = p.form("strong")
+    x = torch.as_tensor(geometry.interior(p.domain, 500))
+    r = form.residuals(model, p, x)
+    scale = 1 + form.residuals(Exact(lambda x: 0 * p.exact(x)), p, x).abs().max()  # size of the source term
+    assert r.abs().max() <= 1e-8 * scale, f"max residual {r.abs().max():.3e}"
+    with geometry.numpy_seed(1):
+        pts = form.sample(p, type("P", (), {"n_interior": 10, "n_boundary": 100, "n_initial": 100, "sampler": "pseudo"})())
+    for term, cond in form.soft().items():
+        xb = torch.as_tensor(pts[term])
+        comps = cond.components(p.fields)
+        if isinstance(cond, Neumann):
+            continue
+        err = (p.exact(xb)[:, comps] - cond.target(xb, len(comps))).abs().max()
+        assert err <= 1e-10, f"{term}: exact solution misses the condition by {err:.3e}"
+        if isinstance(cond, Initial):
+            assert np.allclose(pts[term][:, p.t_index], p.domain.timedomain.t0)
+
+
+def test_burgers_reference_interpolates_to_any_point():
+    """burgers1d has no exact solution: it is scored against stored data (checked in test_burgers_reference.py).
+    Interpolation must reproduce the nodes, and between nodes the known initial condition."""
+    from kinn.reference import load_reference
+
+    p = registry.get_problem("burgers1d")
+    ref = load_reference(p.reference, p)
+    idx = np.random.default_rng(0).choice(len(ref.points), 200, replace=False)
+    np.testing.assert_allclose(ref(ref.points[idx]), ref.node_values[idx], atol=1e-12)
+    x = np.stack([np.random.default_rng(1).uniform(-1, 1, 100), np.zeros(100)], 1)
+    np.testing.assert_allclose(ref(x)[:, 0], -np.sin(np.pi * x[:, 0]), atol=1e-8)
