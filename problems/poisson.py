@@ -16,7 +16,9 @@ poisson2d = Problem(
     domain=Rectangle([0, 0], [1, 1]),
     strong=StrongForm(lambda u, x: -ops.laplacian(u) - 2 * pi**2 * exact2d(x), bcs=[Dirichlet(0.0)]),
     exact=exact2d,
-    defaults={"train": {"steps": 2000, "lbfgs": 500, "eval_every": 250}, "model": {"mlp": {"widths": [50, 50, 50]}}},
+    # ~40 s on 2 CPU cores to a held-out relative L2 of about 1e-4 (README).
+    defaults={"train": {"steps": 2000, "lbfgs": 1000, "eval_every": 250, "weights": {"bc": 100}},
+              "model": {"mlp": {"widths": [50, 50, 50]}}},
 )
 
 
