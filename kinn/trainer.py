@@ -120,6 +120,7 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
             terms = loss_terms()
             loss = total(terms)
             loss.backward()
+            lr = opt.param_groups[0]["lr"]  # the rate this step uses
             opt.step()
             sched.step()
             hist.adam_steps = step + 1
@@ -129,7 +130,7 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
                 value = float(loss.detach())  # a CPU-GPU sync: only at log and evaluation steps
                 _finite(value, terms, step, "Adam")
                 errors = run_eval() if eval_now else {}
-                record(step, "adam", value, terms, opt.param_groups[0]["lr"], errors)
+                record(step, "adam", value, terms, lr, errors)
                 bar.set_postfix(_postfix(value, errors), refresh=False)
                 if reached(errors):
                     hist.stop_reason = f"target error {cfg.target_error:g} reached"

@@ -1,0 +1,105 @@
+"""The training loop on a toy least-squares problem: stop reasons, hooks, interruption, schedules."""
+import math
+
+import pytest
+import torch
+
+from kinn.config import TrainConfig
+from kinn.errors import KinnError
+from kinn.trainer import fit, weight
+
+
+def toy():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1).double()
+    x = torch.randn(64, 3, dtype=torch.float64)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]], dtype=torch.float64) + 0.3
+
+    def terms():
+        return {"fit": (model(x) - y).square().mean(), "reg": model.weight.square().sum() * 0}
+
+    def evaluate():
+        with torch.no_grad():
+            return {"rel_l2/y": float((model(x) - y).norm() / y.norm())}
+
+    return model, terms, evaluate
+
+
+def cfg(**kw):
+    return TrainConfig(**{"progress": False, "eval_every": 10, "log_every": 10, **kw})
+
+
+def test_adam_then_lbfgs_converges_and_says_why_it_stopped():
+    model, terms, evaluate = toy()
+    h = fit(model, terms, evaluate, cfg(steps=20, lr=1e-2, lbfgs=200, lbfgs_tolerance_grad=1e-7))
+    assert h.adam_steps == 20 and 0 < h.lbfgs_iters < 200
+    assert h.stop_reason.startswith("L-BFGS: gradient below tolerance_grad=1e-07")
+    assert h.rows[-1]["rel_l2/y"] < 1e-6
+    assert [r["phase"] for r in h.rows][-1] == "lbfgs"
+
+
+def test_lbfgs_runs_its_full_budget_when_nothing_stops_it():
+    model, terms, evaluate = toy()
+    h = fit(model, terms, evaluate, cfg(steps=0, lbfgs=7, lbfgs_tolerance_grad=0.0, lbfgs_tolerance_change=0.0))
+    assert h.lbfgs_iters == 7 and h.stop_reason == "step budget used"
+
+
+def test_weights_by_name_then_prefix():
+    assert weight("bc:left", {"bc": 10.0}) == 10.0
+    assert weight("bc:left", {"bc": 10.0, "bc:left": 2.0}) == 2.0
+    assert weight("pde", {"bc": 10.0}) == 1.0
+
+
+def test_hooks_that_change_parameters_rebuild_the_optimiser():
+    model, terms, evaluate = toy()
+    calls = []
+
+    def hook(step, x):
+        calls.append(step)
+        if step == 5:  # replace a parameter, as a KAN grid extension does
+            model.bias = torch.nn.Parameter(model.bias.detach().clone())
+            return True
+        return False
+
+    before = model.bias
+    fit(model, terms, evaluate, cfg(steps=10, lr=1e-2), hooks={"grid": hook}, hook_points=lambda: None)
+    assert calls == list(range(10))
+    assert model.bias is not before and not torch.equal(model.bias, before)  # the new parameter was trained
+
+
+def test_ctrl_c_keeps_the_last_state():
+    model, terms, evaluate = toy()
+    saved = []
+
+    def interrupting():
+        if len(saved) == 0 and interrupting.n == 7:
+            raise KeyboardInterrupt
+        interrupting.n += 1
+        return terms()
+
+    interrupting.n = 0
+    h = fit(model, interrupting, evaluate, cfg(steps=50), checkpoint=lambda step, opt: saved.append(step))
+    assert h.stop_reason == "interrupted (Ctrl-C)" and h.adam_steps == 7 and saved == [7]
+
+
+def test_non_finite_loss_is_an_error():
+    model, terms, evaluate = toy()
+    with pytest.raises(KinnError, match=r"non-finite loss at Adam step 0 \(fit=nan"):
+        fit(model, lambda: {"fit": terms()["fit"] * float("nan")}, evaluate, cfg(steps=3))
+
+
+@pytest.mark.parametrize("schedule, last", [
+    ("none", 1.0), ("cosine", (1 + math.cos(math.pi * 19 / 20)) / 2), ("step", 0.5), ("exponential", 0.1 ** (19 / 20))])
+def test_learning_rate_schedules(schedule, last):
+    model, terms, evaluate = toy()
+    gamma = 0.5 if schedule == "step" else 0.1
+    h = fit(model, terms, evaluate, cfg(steps=20, lr=1e-2, schedule=schedule, step_size=10, gamma=gamma, log_every=1))
+    lrs = [r["lr"] for r in h.rows]
+    assert lrs[0] == 1e-2 and lrs[-1] == pytest.approx(1e-2 * last, rel=1e-9)
+
+
+def test_bad_train_settings_are_named():
+    with pytest.raises(KinnError, match="train.schedule must be one of none, cosine, step, exponential"):
+        TrainConfig(schedule="linear")
+    with pytest.raises(KinnError, match="steps must be a non-negative integer"):
+        TrainConfig(steps=-1)
