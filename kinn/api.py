@@ -36,6 +36,8 @@ class Result:
     residual_rms: float | None
     run_dir: Path | None
     wall_time: float
+    points: dict | None = None        # the last training point sets {name: (N, D) tensor}
+    eval_points: np.ndarray | None = None  # the held-out evaluation points (N, D)
 
     @property
     def n_params(self) -> int:
@@ -211,7 +213,7 @@ def solve(problem: str | Problem, solver: str | None = None, form: str | None = 
     errors = evaluate.errors(pred, y_eval, problem.fields)
     residual = (evaluate.residual_norm(form_obj, model, problem, x_eval, dtype, device)
                 if hasattr(form_obj, "residuals") else None)
-    result = Result(problem, family, cfg, model, history, errors, residual, run_dir, wall)
+    result = Result(problem, family, cfg, model, history, errors, residual, run_dir, wall, points, x_eval)
     if run_dir is not None:
         _write_outputs(result, x_eval, pred, y_eval)
     return result

@@ -49,6 +49,7 @@ class TrainConfig:
     eval_every: int = 500             # evaluate the held-out error every N steps
     log_every: int = 50               # record loss terms every N steps
     target_error: float = 0.0         # stop once the largest held-out relative L2 error is at or below this
+    time_limit: float = 0.0           # stop once this many seconds were spent optimising (0: no limit)
     seed: int = 0
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     dtype: str = "float32"            # float32 | float64
@@ -59,6 +60,8 @@ class TrainConfig:
     def __post_init__(self):
         for name in ("steps", "lbfgs", "resample_every", "eval_every", "log_every", "checkpoint_every", "step_size"):
             _nonneg(name, getattr(self, name))
+        if self.time_limit < 0 or self.target_error < 0:
+            raise KinnError("train.time_limit and train.target_error must be >= 0")
         for name in ("lr", "lbfgs_lr", "gamma"):
             if not getattr(self, name) > 0:
                 raise KinnError(f"train.{name} must be > 0, got {getattr(self, name)}")

@@ -96,6 +96,9 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
         rel = [v for k, v in errors.items() if k.startswith("rel_l2/")]
         return cfg.target_error > 0 and rel and max(rel) <= cfg.target_error
 
+    def out_of_time():
+        return cfg.time_limit > 0 and time.perf_counter() - t_start - t_eval >= cfg.time_limit
+
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = _schedule(opt, cfg)
@@ -138,10 +141,14 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
             if checkpoint is not None and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
                 checkpoint(step + 1, opt)
             bar.update()
+            if out_of_time():
+                hist.stop_reason = f"time limit {cfg.time_limit:g} s reached"
+                break
 
         # ---- stage 2: L-BFGS on the last point set, in chunks so progress is logged --------------
         if cfg.lbfgs and not hist.stop_reason:
-            hist.stop_reason = _lbfgs(model, params, loss_terms, total, cfg, hist, record, run_eval, reached, bar)
+            hist.stop_reason = _lbfgs(model, params, loss_terms, total, cfg, hist, record, run_eval, reached,
+                                      out_of_time, bar)
         if not hist.stop_reason:
             hist.stop_reason = "step budget used"
     except KeyboardInterrupt:
@@ -154,7 +161,7 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
     return hist
 
 
-def _lbfgs(model, params, loss_terms, total, cfg, hist, record, run_eval, reached, bar) -> str:
+def _lbfgs(model, params, loss_terms, total, cfg, hist, record, run_eval, reached, out_of_time, bar) -> str:
     chunk = max(1, min(cfg.log_every or cfg.lbfgs, cfg.lbfgs))
     opt = torch.optim.LBFGS(params, lr=cfg.lbfgs_lr, max_iter=chunk, history_size=cfg.lbfgs_history,
                             tolerance_grad=cfg.lbfgs_tolerance_grad, tolerance_change=cfg.lbfgs_tolerance_change,
@@ -187,6 +194,8 @@ def _lbfgs(model, params, loss_terms, total, cfg, hist, record, run_eval, reache
         bar.set_postfix(_postfix(loss, errors), refresh=False)
         if reached(errors):
             return f"target error {cfg.target_error:g} reached"
+        if out_of_time():
+            return f"time limit {cfg.time_limit:g} s reached"
         if stopped:  # L-BFGS stopped by itself: say why (torch does not)
             if evals >= budget:
                 return f"L-BFGS: function-evaluation budget used ({evals} evaluations for {done} iterations)"

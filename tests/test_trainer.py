@@ -44,6 +44,13 @@ def test_lbfgs_runs_its_full_budget_when_nothing_stops_it():
     assert h.lbfgs_iters == 7 and h.stop_reason == "step budget used"
 
 
+def test_time_limit_stops_training():
+    model, terms, evaluate = toy()
+    h = fit(model, terms, evaluate, cfg(steps=10**6, time_limit=0.3))
+    assert 0 < h.adam_steps < 10**6 and h.stop_reason == "time limit 0.3 s reached"
+    assert 0.3 <= h.train_time < 5
+
+
 def test_weights_by_name_then_prefix():
     assert weight("bc:left", {"bc": 10.0}) == 10.0
     assert weight("bc:left", {"bc": 10.0, "bc:left": 2.0}) == 2.0
