@@ -132,8 +132,9 @@ def _run_dir(cfg: RunConfig) -> Path:
 
 def _build(problem: Problem, family: Family, cfg: RunConfig, device, dtype) -> FieldModel:
     form = problem.form(cfg.form)
-    family.check(problem, cfg.form)
-    net = family.build(problem.dim, len(problem.fields), family.config(cfg.model))
+    options = family.config(cfg.model)
+    family.check(problem, cfg.form, options)
+    net = family.build(problem.dim, len(problem.fields), options)
     lo, hi = geometry.bbox(problem.domain)
     return FieldModel(net, lo, hi, form.transform(problem)).to(device=device, dtype=dtype)
 

@@ -28,8 +28,8 @@ class Family:
     Config: ClassVar[type]
     forms: ClassVar[frozenset[str]] = frozenset({"strong", "energy", "inverse"})
 
-    def check(self, problem, form: str) -> None:
-        """Raise `KinnError` saying why this family cannot train `problem` in `form`."""
+    def check(self, problem, form: str, config=None) -> None:
+        """Raise `KinnError` saying why this family cannot train `problem` in `form` with `config`."""
         if form not in self.forms:
             raise KinnError(
                 f"solver '{self.name}' does not support the {form} form; it supports: "
