@@ -105,11 +105,11 @@ def resolve_config(problem: Problem, solver: str | None, form: str | None, confi
             nested["train"][k] = v
         elif k in _POINT_KEYS:
             nested["points"][k] = v
-        elif k in ("out", "name"):
+        elif k in ("out", "name", "derivatives"):
             config[k] = v
         else:
             raise KinnError(f"unknown setting '{k}'; allowed: {', '.join(sorted(_TRAIN_KEYS | _POINT_KEYS))}, "
-                            "out, name, train={...}, points={...}, model={...}")
+                            "out, name, derivatives, train={...}, points={...}, model={...}")
     solver = solver or config.get("solver") or "mlp"
     form = form or config.get("form") or next(iter(problem.forms))
     d = problem.defaults
@@ -136,7 +136,7 @@ def _build(problem: Problem, family: Family, cfg: RunConfig, device, dtype) -> F
     family.check(problem, cfg.form, options)
     net = family.build(problem.dim, len(problem.fields), options)
     lo, hi = geometry.bbox(problem.domain)
-    return FieldModel(net, lo, hi, form.transform(problem)).to(device=device, dtype=dtype)
+    return FieldModel(net, lo, hi, form.transform(problem), cfg.derivatives).to(device=device, dtype=dtype)
 
 
 def _eval_set(problem: Problem, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:

@@ -60,6 +60,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     s.add_argument("--dtype", choices=("float32", "float64"))
     s.add_argument("--seed", type=_count)
+    s.add_argument("--derivatives", choices=("auto", "jet", "autograd"),
+                   help="how residuals get derivatives: forward jets or nested autograd (default auto)")
     s.add_argument("--out", help="parent folder of the run directory (default runs/)")
     s.add_argument("--config", help="a TOML config file (a run directory's config.toml re-runs it)")
     s.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="KEY=VALUE",
@@ -120,7 +122,7 @@ def _solve(a) -> None:
                 raise KinnError(f"--set {'.'.join(keys)}: '{k}' is not a table")
         node[keys[-1]] = value
     result = solve(a.problem, a.solver, a.form, config=config, steps=a.steps, lbfgs=a.lbfgs, lr=a.lr,
-                   device=a.device, dtype=a.dtype, seed=a.seed, out=a.out,
+                   device=a.device, dtype=a.dtype, seed=a.seed, out=a.out, derivatives=a.derivatives,
                    progress=False if a.json else None)
     s = result.summary()
     print(json.dumps(s)) if a.json else _print_summary(s)

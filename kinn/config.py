@@ -99,6 +99,7 @@ class RunConfig:
     form: str = ""                    # "" means the problem's first declared form
     out: str = "runs"                 # parent folder of run directories
     name: str = ""                    # run directory name ("" : problem-solver-form-timestamp)
+    derivatives: str = "auto"         # auto | jet | autograd: how residuals get derivatives (kinn.model)
     train: TrainConfig = field(default_factory=TrainConfig)
     points: PointsConfig = field(default_factory=PointsConfig)
     model: dict = field(default_factory=dict)

@@ -2,10 +2,12 @@
 
 A residual is written once against `kinn.ops`; how derivatives are obtained is the backend's business:
 
-- `AutogradBackend` (today): the model's values at points that require grad; derivatives by
+- `AutogradBackend`: the model's values at points that require grad; derivatives by
   `torch.autograd.grad(create_graph=True)`, first derivatives cached so a Laplacian reuses the gradient.
-- a jet backend (values, gradients and Laplacians carried through the network in one forward pass) and a
-  grid backend (spectral or finite differences on FNO grids) implement the same three primitives.
+- `JetBackend`: values, gradients and Hessian diagonals carried through the network in one forward pass
+  (`kinn.jets`), so a residual needs only a first-order backward. Chosen automatically when the network
+  supports jets.
+- a grid backend (spectral or finite differences on FNO grids) will implement the same primitives.
 
 A `Field` behaves like its values, shape (N, C): arithmetic and torch functions work on it and return
 plain tensors. `u["ux"]` selects a component by name as a field of its own (other keys index the
@@ -65,6 +67,34 @@ class AutogradBackend(Backend):
                                            retain_graph=True, allow_unused=True)
                 self._hess[c, i] = torch.zeros_like(self.x) if h is None else h
         return self._hess[c, i][:, j : j + 1]
+
+
+class JetBackend(Backend):
+    """Derivatives carried forward through the network (`kinn.jets`): reading them costs nothing.
+
+    Mixed second derivatives are not carried; they are taken by one autograd pass over the carried
+    gradient, which is still first-order in the network.
+    """
+
+    def __init__(self, jet, x: torch.Tensor, create_graph: bool = True):
+        self.values, self.x, self.create_graph = jet.v, x, create_graph
+        self.g, self.h = jet.g, jet.h  # (N, C, P) each
+        self._mixed: dict[tuple[int, int], torch.Tensor] = {}
+
+    def d(self, c, i):
+        return self.g[:, c, i : i + 1]
+
+    def d2(self, c, i, j):
+        if i == j:
+            return self.h[:, c, i : i + 1]
+        if (c, i) not in self._mixed:
+            (m,) = torch.autograd.grad(self.g[:, c, i].sum(), self.x, create_graph=self.create_graph,
+                                       retain_graph=True, allow_unused=True)
+            self._mixed[c, i] = torch.zeros_like(self.x) if m is None else m
+        return self._mixed[c, i][:, j : j + 1]
+
+    def laplacian(self, c, dims):
+        return self.h[:, c, list(dims)].sum(1, keepdim=True)
 
 
 def _unwrap(a):

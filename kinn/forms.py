@@ -16,13 +16,17 @@ from . import geometry
 from .conditions import Condition, Dirichlet, Initial, Neumann, OutputTransform, hard_transform
 from .config import PointsConfig
 from .errors import KinnError
-from .fields import AutogradBackend, Field
+from .fields import AutogradBackend, Field, JetBackend
 
 
 def field_at(model, problem, x: torch.Tensor, create_graph: bool = True) -> Field:
     """The model's field handle at points x: where the derivative backend is chosen."""
     x = x.detach().requires_grad_(True)
-    return Field(AutogradBackend(model(x), x, create_graph), problem.fields, problem.coords, problem.n_space)
+    if getattr(model, "use_jets", False):
+        backend = JetBackend(model.jet(x), x, create_graph)
+    else:
+        backend = AutogradBackend(model(x), x, create_graph)
+    return Field(backend, problem.fields, problem.coords, problem.n_space)
 
 
 def _columns(r) -> torch.Tensor:

@@ -11,13 +11,38 @@ import numpy as np
 import torch
 from torch import nn
 
+from .errors import KinnError
+
+
+DERIVATIVES = ("auto", "jet", "autograd")
+
 
 class FieldModel(nn.Module):
-    def __init__(self, net: nn.Module, lo: np.ndarray, hi: np.ndarray, transform: Callable | None = None):
+    """derivatives: "jet" carries derivatives forward (`kinn.jets`), "autograd" nests reverse mode,
+    "auto" uses jets whenever the network has a `jet` method and no output transform is applied
+    (transforms are arbitrary functions of x, which jets do not propagate)."""
+
+    def __init__(self, net: nn.Module, lo: np.ndarray, hi: np.ndarray, transform: Callable | None = None,
+                 derivatives: str = "auto"):
         super().__init__()
         self.net, self.transform = net, transform
         self.register_buffer("lo", torch.as_tensor(np.asarray(lo, float)))
         self.register_buffer("hi", torch.as_tensor(np.asarray(hi, float)))
+        if derivatives not in DERIVATIVES:
+            raise KinnError(f"unknown derivatives '{derivatives}'; valid: {', '.join(DERIVATIVES)}")
+        why = ("an output transform (hard condition) is applied" if transform is not None
+               else f"{type(net).__name__} has no jet forward" if not callable(getattr(net, "jet", None))
+               else f"{type(net).__name__} has no jet rules for these options" if not getattr(net, "supports_jets", True)
+               else "")
+        if derivatives == "jet" and why:
+            raise KinnError(f"derivatives = 'jet' is not available here: {why}; use 'auto' or 'autograd'")
+        self.use_jets = not why and derivatives != "autograd"
+
+    def jet(self, x: torch.Tensor):
+        """The fields' jet at physical points x (N, D): values, gradients, Hessian diagonals in x."""
+        from .jets import Jet
+
+        return self.net.jet(Jet.seed(self.scale(x), 2 / (self.hi - self.lo)))
 
     def scale(self, x: torch.Tensor) -> torch.Tensor:
         """Physical points (N, D) -> the network's inputs in [-1, 1]^D."""

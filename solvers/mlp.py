@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from kinn import jets
 from kinn.errors import KinnError
 from kinn.family import Family
 
@@ -42,7 +43,7 @@ class MLP(nn.Module):
         sizes = [in_dim, *cfg.widths]
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.out = nn.Linear(sizes[-1], out_dim)
-        self.act, self.skip = ACTIVATIONS[cfg.activation], cfg.skip
+        self.act, self.skip, self.activation_name = ACTIVATIONS[cfg.activation], cfg.skip, cfg.activation
         for layer in [*self.hidden, self.out]:  # Xavier init, zero biases
             nn.init.xavier_normal_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -55,6 +56,21 @@ class MLP(nn.Module):
                 h = h + hs[i - 2]
             hs.append(h)
         return self.out(hs[-1])
+
+
+    @property
+    def supports_jets(self) -> bool:
+        return self.activation_name in jets.ACTIVATIONS
+
+    def jet(self, j: jets.Jet) -> jets.Jet:
+        """The forward pass on derivative jets (`kinn.jets`): the same layers, carried analytically."""
+        hs = []
+        for i, layer in enumerate(self.hidden):
+            h = jets.activation(jets.linear(hs[-1] if hs else j, layer.weight, layer.bias), self.activation_name)
+            if self.skip and i >= 2:
+                h = h + hs[i - 2]
+            hs.append(h)
+        return jets.linear(hs[-1], self.out.weight, self.out.bias)
 
 
 class MLPFamily(Family):

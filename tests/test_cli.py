@@ -39,7 +39,7 @@ def test_config_file_errors(capsys, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('problem = "poisson2d"\nsolverr = "mlp"\n')
     code, _, err = run(capsys, "solve", "poisson2d", "--config", str(bad))
-    assert code == 2 and "unknown key(s) solverr; allowed: form, model, name, out, points, problem, solver, train" in err
+    assert code == 2 and "unknown key(s) solverr; allowed: derivatives, form, model, name, out, points, problem, solver, train" in err
     bad.write_text("[train\n")
     code, _, err = run(capsys, "solve", "poisson2d", "--config", str(bad))
     assert code == 2 and "is not valid TOML" in err

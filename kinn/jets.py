@@ -1,0 +1,87 @@
+"""Forward-mode derivative jets: value, gradient and Hessian diagonal carried through a network at once.
+
+A `Jet` holds, for N points and W units, one tensor J of shape (N, 1 + 2P, W): row 0 the values, rows
+1..P the derivatives with respect to the P input coordinates, rows P+1..2P the second derivatives
+∂²/∂x_p². A residual then needs only a first-order backward to the parameters instead of nested
+autograd. Mixed second derivatives are not carried; the jet field backend gets them by one autograd pass
+over the carried gradient.
+
+Networks that support jets implement `net.jet(j: Jet) -> Jet` with the helpers below; KAN layers
+implement `layer.jet(x, gx, hx)` in their kernels.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+class Jet:
+    def __init__(self, J: torch.Tensor):
+        self.J = J  # (N, 1 + 2P, W)
+
+    @classmethod
+    def from_parts(cls, v, g, h) -> "Jet":
+        """v (N, W), g (N, W, P), h (N, W, P)."""
+        return cls(torch.cat([v.unsqueeze(1), g.transpose(1, 2), h.transpose(1, 2)], 1))
+
+    @classmethod
+    def seed(cls, z: torch.Tensor, dz: torch.Tensor) -> "Jet":
+        """The jet of inputs z = a·x + b (an affine map of the coordinates): dz (D,) = a, no curvature."""
+        n, d = z.shape
+        g = torch.diag_embed(dz.to(z.dtype)).expand(n, d, d)  # (N, D, P=D)
+        return cls.from_parts(z, g, torch.zeros_like(g))
+
+    @property
+    def P(self) -> int:
+        return (self.J.shape[1] - 1) // 2
+
+    @property
+    def v(self) -> torch.Tensor:  # (N, W)
+        return self.J[:, 0]
+
+    @property
+    def g(self) -> torch.Tensor:  # (N, W, P)
+        return self.J[:, 1 : 1 + self.P].transpose(1, 2)
+
+    @property
+    def h(self) -> torch.Tensor:  # (N, W, P)
+        return self.J[:, 1 + self.P :].transpose(1, 2)
+
+    def __add__(self, other: "Jet") -> "Jet":
+        return Jet(self.J + other.J)
+
+
+def linear(j: Jet, weight: torch.Tensor, bias: torch.Tensor | None = None) -> Jet:
+    """y = W x + b: every row of the jet goes through the same matmul; only values get the bias."""
+    J = F.linear(j.J, weight)  # (N, 1 + 2P, out)
+    if bias is not None:
+        J = torch.cat([J[:, :1] + bias, J[:, 1:]], 1)
+    return Jet(J)
+
+
+def _derivatives(name: str, v: torch.Tensor):
+    """σ(v), σ'(v), σ''(v) in closed form."""
+    if name == "tanh":
+        t = torch.tanh(v)
+        d1 = 1 - t * t
+        return t, d1, -2 * t * d1
+    if name == "sin":
+        s, c = torch.sin(v), torch.cos(v)
+        return s, c, -s
+    if name == "silu":
+        s = torch.sigmoid(v)
+        d1 = s * (1 + v * (1 - s))
+        return v * s, d1, s * (1 - s) * (2 + v * (1 - 2 * s))
+    raise ValueError(f"no jet rule for activation '{name}'; rules exist for {', '.join(ACTIVATIONS)}")
+
+
+ACTIVATIONS = ("tanh", "sin", "silu")
+
+
+def activation(j: Jet, name: str) -> Jet:
+    """Elementwise σ: g' = σ'(v) g and h' = σ'(v) h + σ''(v) g² (chain rule, diagonal terms)."""
+    P = j.P
+    s0, s1, s2 = _derivatives(name, j.v)  # (N, W) each
+    g, h = j.J[:, 1 : 1 + P], j.J[:, 1 + P :]  # (N, P, W)
+    s1 = s1.unsqueeze(1)
+    return Jet(torch.cat([s0.unsqueeze(1), s1 * g, s1 * h + s2.unsqueeze(1) * g * g], 1))

@@ -1,0 +1,63 @@
+"""Jets equal nested autograd: every catalogue residual, every jet-capable family, float64."""
+import pytest
+import torch
+
+from kinn import geometry, registry
+from kinn.api import _build, resolve_config
+from kinn.errors import KinnError
+from kinn.forms import field_at
+
+PROBLEMS = [n for n in registry.problem_names() if "strong" in registry.get_problem(n).forms]
+MODELS = {"mlp": {"widths": [16, 16, 16, 16], "skip": True}, "mlp-sin": {"widths": [12, 12], "activation": "sin"},
+          "mlp-silu": {"widths": [12], "activation": "silu"}}
+
+
+def build(problem, family, model_options, derivatives):
+    cfg = resolve_config(problem, family, "strong", model=model_options, derivatives=derivatives)
+    return _build(problem, registry.get_family(family), cfg, torch.device("cpu"), torch.float64)
+
+
+@pytest.mark.parametrize("name", PROBLEMS)
+@pytest.mark.parametrize("model", list(MODELS))
+def test_jet_residual_equals_autograd(name, model):
+    p = registry.get_problem(name)
+    form = p.form("strong")
+    torch.manual_seed(0)
+    jet = build(p, model.split("-")[0], MODELS[model], "auto")
+    if not jet.use_jets:
+        pytest.skip("hard conditions: jets not used")
+    ref = build(p, model.split("-")[0], MODELS[model], "autograd")
+    ref.load_state_dict(jet.state_dict())
+    x = torch.as_tensor(geometry.interior(p.domain, 300))
+    r_jet, r_ref = form.residuals(jet, p, x), form.residuals(ref, p, x)
+    torch.testing.assert_close(r_jet, r_ref, rtol=1e-10, atol=1e-10 * (1 + r_ref.abs().max().item()))
+    # and the gradients of the loss with respect to the parameters
+    g_jet = torch.autograd.grad(r_jet.square().mean(), list(jet.parameters()), allow_unused=True)
+    g_ref = torch.autograd.grad(r_ref.square().mean(), list(ref.parameters()), allow_unused=True)
+    for a, b, w in zip(g_jet, g_ref, jet.parameters()):  # unused: a bias the residual does not see
+        a, b = (torch.zeros_like(w) if t is None else t for t in (a, b))
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10 * (1 + b.abs().max().item()))
+
+
+def test_mixed_and_all_operators_agree():
+    """Mixed second derivatives (not carried by the jet) and every ops helper, jet vs autograd."""
+    from kinn import ops
+
+    p = registry.get_problem("poisson2d")
+    torch.manual_seed(1)
+    jet = build(p, "mlp", {"widths": [10, 10]}, "auto")
+    ref = build(p, "mlp", {"widths": [10, 10]}, "autograd")
+    ref.load_state_dict(jet.state_dict())
+    x = torch.rand(50, 2, dtype=torch.float64)
+    u, v = field_at(jet, p, x), field_at(ref, p, x)
+    assert type(u.backend).__name__ == "JetBackend" and type(v.backend).__name__ == "AutogradBackend"
+    for op in (ops.grad, ops.laplacian, ops.hessian, lambda f: ops.d(f, "x", "y"), lambda f: ops.d(f, "y")):
+        torch.testing.assert_close(op(u), op(v), rtol=1e-10, atol=1e-12)
+
+
+def test_forcing_jets_where_they_cannot_run_is_refused():
+    p = registry.get_problem("poisson2d")
+    with pytest.raises(KinnError, match="not available here: MLP has no jet rules for these options"):
+        build(p, "mlp", {"widths": [4], "activation": "gelu"}, "jet")
+    with pytest.raises(KinnError, match="unknown derivatives 'fast'; valid: auto, jet, autograd"):
+        build(p, "mlp", {"widths": [4]}, "fast")
