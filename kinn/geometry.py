@@ -84,6 +84,12 @@ def boundary(domain, n: int, on=None, sampler: str = "pseudo") -> np.ndarray:
     deepxde samples the whole boundary; a part is selected by rejection, drawing more until n are found.
     """
     _check_sampler(sampler)
+    if isinstance(domain, Interval):  # two ends: take each selected end equally often (a draw could miss one)
+        ends = np.array([[domain.l], [domain.r]], dtype=np.float64)
+        ends = ends if on is None else ends[np.asarray(on(ends), dtype=bool)]
+        if not len(ends):
+            raise KinnError(f"the boundary part selected by {on!r} contains neither end of the interval")
+        return np.resize(ends, (n, 1))
     chunks, found = [], 0
     for _ in range(50):
         x = np.asarray(domain.random_boundary_points(max(n, 16), random=sampler), dtype=np.float64)

@@ -62,3 +62,11 @@ def test_burgers_reference_interpolates_to_any_point():
     np.testing.assert_allclose(ref(ref.points[idx]), ref.node_values[idx], atol=1e-12)
     x = np.stack([np.random.default_rng(1).uniform(-1, 1, 100), np.zeros(100)], 1)
     np.testing.assert_allclose(ref(x)[:, 0], -np.sin(np.pi * x[:, 0]), atol=1e-8)
+
+
+def test_interval_boundary_gets_both_ends():
+    """A random draw of two boundary points of an interval can pick the same end twice."""
+    for n in (2, 3, 10):
+        x = geometry.boundary(geometry.Interval(0, 1), n)
+        assert x.shape == (n, 1) and set(x[:, 0]) == {0.0, 1.0}
+    assert set(geometry.boundary(geometry.Interval(0, 1), 4, on=geometry.at(0, 1.0))[:, 0]) == {1.0}
