@@ -69,12 +69,12 @@ class Result:
         }
 
 
-def _stream(seed: int, purpose: str, k: int = 0) -> int:
+def seed_stream(seed: int, purpose: str, k: int = 0) -> int:
     """Independent, reproducible numpy seeds for each point set (training draw k, evaluation)."""
     return int(np.random.SeedSequence([seed, zlib.crc32(purpose.encode()), k]).generate_state(1)[0])
 
 
-def _device(name: str) -> torch.device:
+def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -121,7 +121,13 @@ def resolve_config(problem: Problem, solver: str | None, form: str | None, confi
     return from_dict(RunConfig, merged)
 
 
-def _run_dir(cfg: RunConfig) -> Path:
+def term_weights(form, tc: TrainConfig) -> dict[str, float]:
+    """Each condition's own weight, unless the config names the term or its prefix ("bc")."""
+    weights = {k: w for k, w in form.weights().items() if k not in tc.weights and k.split(":")[0] not in tc.weights}
+    return {**weights, **tc.weights}
+
+
+def run_dir_for(cfg: RunConfig) -> Path:
     name = cfg.name or f"{cfg.problem}-{cfg.solver}-{cfg.form}-{time.strftime('%Y%m%d-%H%M%S')}"
     path, k = Path(cfg.out) / name, 1
     while path.exists() and not cfg.name:
@@ -130,7 +136,7 @@ def _run_dir(cfg: RunConfig) -> Path:
     return path
 
 
-def _build(problem: Problem, family: Family, cfg: RunConfig, device, dtype) -> FieldModel:
+def build_model(problem: Problem, family: Family, cfg: RunConfig, device, dtype) -> FieldModel:
     form = problem.form(cfg.form)
     options = family.config(cfg.model)
     family.check(problem, cfg.form, options)
@@ -139,9 +145,9 @@ def _build(problem: Problem, family: Family, cfg: RunConfig, device, dtype) -> F
     return FieldModel(net, lo, hi, form.transform(problem), cfg.derivatives).to(device=device, dtype=dtype)
 
 
-def _eval_set(problem: Problem, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+def eval_set(problem: Problem, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
     """Held-out evaluation points and reference values, from a stream no training draw uses."""
-    with geometry.numpy_seed(_stream(cfg.train.seed, "eval")):
+    with geometry.numpy_seed(seed_stream(cfg.train.seed, "eval")):
         if problem.exact is None and problem.reference is not None:
             from .reference import load_reference
 
@@ -171,16 +177,16 @@ def solve(problem: str | Problem, solver: str | None = None, form: str | None = 
     family = registry.get_family(cfg.solver)
     form_obj = problem.form(cfg.form)
     tc = cfg.train
-    device, dtype = _device(tc.device), getattr(torch, tc.dtype)
+    device, dtype = resolve_device(tc.device), getattr(torch, tc.dtype)
 
     torch.manual_seed(tc.seed)
-    model = _build(problem, family, cfg, device, dtype)
-    x_eval, y_eval = _eval_set(problem, cfg)
+    model = build_model(problem, family, cfg, device, dtype)
+    x_eval, y_eval = eval_set(problem, cfg)
 
     draws = [0]
 
     def sample():
-        with geometry.numpy_seed(_stream(tc.seed, "train", draws[0])):
+        with geometry.numpy_seed(seed_stream(tc.seed, "train", draws[0])):
             raw = form_obj.sample(problem, cfg.points)
         draws[0] += 1
         return {k: torch.as_tensor(v, dtype=dtype, device=device) for k, v in raw.items()}
@@ -193,7 +199,7 @@ def solve(problem: str | Problem, solver: str | None = None, form: str | None = 
     def score():
         return evaluate.errors(evaluate.predict(model, x_eval, dtype, device), y_eval, problem.fields)
 
-    run_dir = _run_dir(cfg) if write else None
+    run_dir = run_dir_for(cfg) if write else None
     if run_dir is not None:
         io.write_text(run_dir / "config.toml", to_toml(cfg))
 
@@ -202,9 +208,7 @@ def solve(problem: str | Problem, solver: str | None = None, form: str | None = 
             io.save_checkpoint(run_dir / "model.pt", model, optimizer, step)
 
     t0 = time.perf_counter()
-    # a condition's own weight, unless the config names the term or its prefix ("bc")
-    weights = {k: w for k, w in form_obj.weights().items() if k not in tc.weights and k.split(":")[0] not in tc.weights}
-    weights.update(tc.weights)
+    weights = term_weights(form_obj, tc)
     history = fit(model, lambda: form_obj.loss(model, problem, points), score, tc, weights=weights,
                   resample=resample, hooks=family.hooks(model.net, family.config(cfg.model)),
                   hook_points=lambda: model.scale(points["pde"]).detach(), checkpoint=checkpoint)
@@ -216,11 +220,11 @@ def solve(problem: str | Problem, solver: str | None = None, form: str | None = 
                 if hasattr(form_obj, "residuals") else None)
     result = Result(problem, family, cfg, model, history, errors, residual, run_dir, wall, points, x_eval)
     if run_dir is not None:
-        _write_outputs(result, x_eval, pred, y_eval)
+        write_run(result, x_eval, pred, y_eval)
     return result
 
 
-def _write_outputs(result: Result, x: np.ndarray, pred: np.ndarray, ref: np.ndarray) -> None:
+def write_run(result: Result, x: np.ndarray, pred: np.ndarray, ref: np.ndarray) -> None:
     run_dir, problem = result.run_dir, result.problem
     io.write_json(run_dir / "history.json", dataclasses.asdict(result.history))
     io.write_fields(run_dir, x, pred, ref, problem.fields, problem.coords)
@@ -239,7 +243,7 @@ def load(run_dir, problem: Problem | None = None) -> Result:
     cfg = from_dict(RunConfig, read_toml(run_dir / "config.toml"))
     problem = problem or registry.get_problem(cfg.problem)
     family = registry.get_family(cfg.solver)
-    model = _build(problem, family, cfg, torch.device("cpu"), getattr(torch, cfg.train.dtype))
+    model = build_model(problem, family, cfg, torch.device("cpu"), getattr(torch, cfg.train.dtype))
     model.load_state_dict(io.load_checkpoint(run_dir / "model.pt")["model"])
     h = io.read_json(run_dir / "history.json")
     summary = io.read_json(run_dir / "result.json")

@@ -1,8 +1,11 @@
-"""The `kinn` command line: list, solve, show.
+"""The `kinn` command line: list, solve, compare, show.
 
     kinn list
     kinn solve NAME [--solver mlp] [--form strong] [--steps N] [--lbfgs N] [--lr LR] [--device D]
                     [--dtype float32|float64] [--seed S] [--out DIR] [--config FILE] [--set KEY=VALUE] [--json]
+    kinn compare NAME [--solvers mlp,kan,deepxde] [--form F] [--seeds N] [--budget-steps N | --budget-seconds S]
+                      [--lbfgs N] [--match params|width|none] [--params N] [--lr LR] [--device D] [--dtype D]
+                      [--out DIR] [--config FILE] [--set KEY=VALUE | FAMILY.OPTION=VALUE] [--json]
     kinn show RUN_DIR [--json]
 
 Mistakes (an unknown name, a bad number, a malformed file) print one line `kinn: error: ...` and exit 2.
@@ -20,6 +23,16 @@ from .errors import KinnError
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, not argparse's usage block
         raise KinnError(message)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got '{text}'")
+    return value
 
 
 def _count(text: str) -> int:
@@ -67,6 +80,26 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="KEY=VALUE",
                    help="any config entry, e.g. --set model.widths=[64,64] --set points.n_interior=4000")
     s.add_argument("--json", action="store_true", help="print one JSON object (see README) instead of a summary")
+    c = sub.add_parser("compare", help="solve a problem with several solver families under equal budgets")
+    c.add_argument("problem", help="a problem name (see `kinn list`)")
+    c.add_argument("--solvers", default="mlp,kan", help="comma-separated families; deepxde adds DeepXDE's own Model")
+    c.add_argument("--form", choices=("strong", "energy", "inverse"), help="default: the problem's first form")
+    c.add_argument("--seeds", type=_count, default=3, help="runs per family, seeds 0 .. N-1 (default 3)")
+    budget = c.add_mutually_exclusive_group()
+    budget.add_argument("--budget-steps", type=_count, help="Adam steps per run (default: the problem's)")
+    budget.add_argument("--budget-seconds", type=_seconds, help="seconds of training per run (Adam only)")
+    c.add_argument("--lbfgs", type=_count, help="L-BFGS iterations after Adam, for every family (default 0)")
+    c.add_argument("--match", choices=("params", "width", "none"), default="params",
+                   help="size families to equal parameter counts (default), equal widths, or their own defaults")
+    c.add_argument("--params", type=_count, help="the parameter count --match params aims at")
+    c.add_argument("--lr", type=float, help="Adam learning rate")
+    c.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    c.add_argument("--dtype", choices=("float32", "float64"))
+    c.add_argument("--out", help="output folder (default runs/compare-NAME-TIME)")
+    c.add_argument("--config", help="a TOML config file with [train] and [points] tables")
+    c.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="KEY=VALUE",
+                   help="a config entry (--set points.n_interior=4000) or a family's option (--set kan.grid=5)")
+    c.add_argument("--json", action="store_true", help="print table.json instead of the table")
     sh = sub.add_parser("show", help="summarise a finished run directory")
     sh.add_argument("run_dir")
     sh.add_argument("--json", action="store_true")
@@ -106,26 +139,48 @@ def _print_summary(s: dict) -> None:
     print(f"run directory: {s['run_dir']}")
 
 
-def _solve(a) -> None:
-    from .api import solve
-
+def _config(path, settings) -> dict:
+    """The --config file's table with the --set entries applied."""
     config: dict = {}
-    if a.config:
+    if path:
         from .config import read_toml
 
-        config = read_toml(a.config)
-    for keys, value in a.settings:
+        config = read_toml(path)
+    for keys, value in settings:
         node = config
         for k in keys[:-1]:
             node = node.setdefault(k, {})
             if not isinstance(node, dict):
                 raise KinnError(f"--set {'.'.join(keys)}: '{k}' is not a table")
         node[keys[-1]] = value
+    return config
+
+
+def _solve(a) -> None:
+    from .api import solve
+
+    config = _config(a.config, a.settings)
     result = solve(a.problem, a.solver, a.form, config=config, steps=a.steps, lbfgs=a.lbfgs, lr=a.lr,
                    device=a.device, dtype=a.dtype, seed=a.seed, out=a.out, derivatives=a.derivatives,
                    progress=False if a.json else None)
     s = result.summary()
     print(json.dumps(s)) if a.json else _print_summary(s)
+
+
+def _compare(a) -> None:
+    from .compare import compare
+
+    solvers = [s.strip() for s in a.solvers.split(",")]
+    models: dict = {}  # --set kan.grid=5 is the kan family's option; other keys are config entries
+    for keys, value in a.settings:
+        if keys[0] in solvers and len(keys) == 2:
+            models.setdefault(keys[0], {})[keys[1]] = value
+    config = _config(a.config, [(k, v) for k, v in a.settings if not (k[0] in solvers and len(k) == 2)])
+    c = compare(a.problem, solvers, a.form, seeds=a.seeds, budget_steps=a.budget_steps,
+                budget_seconds=a.budget_seconds, match=None if a.match == "none" else a.match, params=a.params,
+                models=models, out=a.out, config=config, lbfgs=a.lbfgs, lr=a.lr, device=a.device, dtype=a.dtype,
+                progress=False if a.json else None)
+    print(json.dumps(c.to_dict())) if a.json else print(f"{c.table()}\n\ntable, figures and run directories: {c.out}")
 
 
 def _show(a) -> None:
@@ -140,7 +195,8 @@ def _show(a) -> None:
 def main(argv=None) -> int:
     try:
         a = parser().parse_args(argv)
-        {"list": lambda: _list(), "solve": lambda: _solve(a), "show": lambda: _show(a)}[a.command]()
+        {"list": lambda: _list(), "solve": lambda: _solve(a), "compare": lambda: _compare(a),
+         "show": lambda: _show(a)}[a.command]()
     except KinnError as e:
         print(f"kinn: error: {e}", file=sys.stderr)
         return 2

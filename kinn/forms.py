@@ -29,10 +29,10 @@ def field_at(model, problem, x: torch.Tensor, create_graph: bool = True) -> Fiel
     return Field(backend, problem.fields, problem.coords, problem.n_space)
 
 
-def _columns(r) -> torch.Tensor:
+def columns(r) -> torch.Tensor:
     """A residual may return one tensor or several (a system); stack them as columns (N, R)."""
     if isinstance(r, (tuple, list)):
-        return torch.cat([_columns(t) for t in r], dim=1)
+        return torch.cat([columns(t) for t in r], dim=1)
     r = r.values if isinstance(r, Field) else r
     return r.reshape(len(r), -1)
 
@@ -83,7 +83,7 @@ class StrongForm:
 
     def residuals(self, model, problem, x: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
         """The PDE residual at x, (N, R)."""
-        return _columns(self.residual(field_at(model, problem, x, create_graph), x))
+        return columns(self.residual(field_at(model, problem, x, create_graph), x))
 
     def loss(self, model, problem, pts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         terms = {"pde": self.residuals(model, problem, pts["pde"]).square().mean()}

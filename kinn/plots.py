@@ -13,9 +13,19 @@ import numpy as np  # noqa: E402
 from .io import atomic_write  # noqa: E402
 
 
-def _save(fig, path: Path):
+def save(fig, path: Path) -> None:
+    """Write a figure as PNG, atomically, and close it."""
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
+
+
+def triangulation(x: np.ndarray, inside=None) -> mtri.Triangulation:
+    """Delaunay triangles over the first two coordinates; with `inside` (a mask function of 2-D points),
+    the triangles whose centroid lies outside the domain (across holes, re-entrant corners) are hidden."""
+    tri = mtri.Triangulation(x[:, 0], x[:, 1])
+    if inside is not None and x.shape[1] == 2:
+        tri.set_mask(~inside(np.stack([x[tri.triangles, 0].mean(1), x[tri.triangles, 1].mean(1)], 1)))
+    return tri
 
 
 def fields(path: Path, x: np.ndarray, pred: np.ndarray, ref: np.ndarray, names, coords, inside=None) -> None:
@@ -31,11 +41,7 @@ def fields(path: Path, x: np.ndarray, pred: np.ndarray, ref: np.ndarray, names, 
                 ax.plot(x[order, 0], v[order])
                 ax.set_title(title), ax.set_xlabel(coords[0])
         else:
-            tri = mtri.Triangulation(x[:, 0], x[:, 1])
-            if inside is not None:  # hide triangles that span holes or re-entrant corners
-                c = np.stack([x[tri.triangles, 0].mean(1), x[tri.triangles, 1].mean(1)], 1)
-                if x.shape[1] == 2:
-                    tri.set_mask(~inside(c))
+            tri = triangulation(x, inside)
             vmin, vmax = min(pred[:, k].min(), ref[:, k].min()), max(pred[:, k].max(), ref[:, k].max())
             for j, (ax, (v, title)) in enumerate(zip(axes[k], panels)):
                 lim = {} if j == 2 else {"vmin": vmin, "vmax": vmax}
@@ -43,7 +49,7 @@ def fields(path: Path, x: np.ndarray, pred: np.ndarray, ref: np.ndarray, names, 
                 fig.colorbar(im, ax=ax)
                 ax.set_title(title), ax.set_xlabel(coords[0]), ax.set_ylabel(coords[1]), ax.set_aspect("equal")
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)
 
 
 def history(path: Path, rows: list[dict]) -> None:
@@ -60,4 +66,4 @@ def history(path: Path, rows: list[dict]) -> None:
         b.semilogy(*zip(*pts), marker="o", ms=3, label=key)
     b.set_xlabel("step"), b.set_title("held-out relative L2 error"), b.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from kinn import geometry, registry
-from kinn.api import _build, resolve_config
+from kinn.api import build_model, resolve_config
 from kinn.errors import KinnError
 from kinn.forms import field_at
 
@@ -14,7 +14,7 @@ MODELS = {"mlp": {"widths": [16, 16, 16, 16], "skip": True}, "mlp-sin": {"widths
 
 def build(problem, family, model_options, derivatives):
     cfg = resolve_config(problem, family, "strong", model=model_options, derivatives=derivatives)
-    return _build(problem, registry.get_family(family), cfg, torch.device("cpu"), torch.float64)
+    return build_model(problem, registry.get_family(family), cfg, torch.device("cpu"), torch.float64)
 
 
 @pytest.mark.parametrize("name", PROBLEMS)
