@@ -19,8 +19,9 @@ DERIVATIVES = ("auto", "jet", "autograd")
 
 class FieldModel(nn.Module):
     """derivatives: "jet" carries derivatives forward (`kinn.jets`), "autograd" nests reverse mode,
-    "auto" uses jets whenever the network has a `jet` method and no output transform is applied
-    (transforms are arbitrary functions of x, which jets do not propagate)."""
+    "auto" uses jets where the network has a `jet` method, prefers it (`net.prefers_jets`, default True)
+    and no output transform is applied (transforms are arbitrary functions of x, which jets do not
+    propagate)."""
 
     def __init__(self, net: nn.Module, lo: np.ndarray, hi: np.ndarray, transform: Callable | None = None,
                  derivatives: str = "auto"):
@@ -36,7 +37,8 @@ class FieldModel(nn.Module):
                else "")
         if derivatives == "jet" and why:
             raise KinnError(f"derivatives = 'jet' is not available here: {why}; use 'auto' or 'autograd'")
-        self.use_jets = not why and derivatives != "autograd"
+        # "auto" follows the network's preference: jets pay off where autograd is costly (KAN splines)
+        self.use_jets = not why and (derivatives == "jet" or (derivatives == "auto" and getattr(net, "prefers_jets", True)))
 
     def jet(self, x: torch.Tensor):
         """The fields' jet at physical points x (N, D): values, gradients, Hessian diagonals in x."""
