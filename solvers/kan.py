@@ -21,9 +21,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kinn import jets
 from kinn.errors import KinnError, unknown
+from kinn.jets import Jet
 from kinn.family import Family
-from kinn.kernels import chebyshev, cox_de_boor, reference_enabled, to_dense, uniform_bspline, uniform_knots
+from kinn.kernels import (
+    JetBasis,
+    chebyshev,
+    cox_de_boor,
+    kan_layer_jet,
+    reference_enabled,
+    to_dense,
+    uniform_bspline,
+    uniform_knots,
+)
 
 BASES = ("bspline", "chebyshev")
 BASE_ACTIVATIONS = ("silu", "none")
@@ -110,6 +121,19 @@ class KANLinear(nn.Module):
             y = y + F.linear(F.silu(x), self.base_weight)
         assert y.shape == (len(x), self.out_features)
         return y.reshape(*lead, self.out_features)
+
+    def jet(self, x: torch.Tensor, gx: torch.Tensor, hx: torch.Tensor):
+        """The layer's jet: x (N, in), gx and hx (N, in, P) -> y (N, out), gy and hy (N, out, P).
+
+        gx and hx are the gradients and Hessian diagonals of the inputs with respect to P coordinates; gy and
+        hy are those of the outputs, carried through the edge functions analytically in one forward pass.
+        y equals `self(x)`. Differentiable (first order) in the parameters and in x, gx and hx. The backend
+        (reference, fast PyTorch, Triton) is `kinn.kernels.set_backend`'s; see `kinn.kernels.kan_layer_jet`.
+        """
+        basis = JetBasis(
+            self.basis, self.order, self.num_bases, self.grid, self.lo, self.hi, self.knots, self.uniform
+        )
+        return kan_layer_jet(x, gx, hx, self.spline_weight, self.spline_scaler, self.base_weight, basis)
 
     def get_extra_state(self) -> dict:
         """The grid the coefficients belong to, saved beside them, since grid refits change it."""
@@ -287,6 +311,17 @@ class KAN(nn.Module):
         for i, layer in enumerate(self.layers):
             x = layer(self._squash(x) if i else x)
         return x
+
+    def jet(self, j: Jet) -> Jet:
+        """The forward pass on derivative jets (`kinn.jets`): each layer's `KANLinear.jet`, and the chain
+        rule through what sits between layers."""
+        for i, layer in enumerate(self.layers):
+            if i and self.between != "none":
+                j = jets.activation(j, "tanh")
+                if self.between == "rescale":  # centre + half * tanh: only the values shift
+                    j = Jet(torch.cat([self._centre + self._half * j.J[:, :1], self._half * j.J[:, 1:]], 1))
+            j = Jet.from_parts(*layer.jet(j.v, j.g, j.h))
+        return j
 
     def _squash(self, x: torch.Tensor) -> torch.Tensor:
         if self.between == "tanh":

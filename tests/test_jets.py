@@ -9,7 +9,9 @@ from kinn.forms import field_at
 
 PROBLEMS = [n for n in registry.problem_names() if "strong" in registry.get_problem(n).forms]
 MODELS = {"mlp": {"widths": [16, 16, 16, 16], "skip": True}, "mlp-sin": {"widths": [12, 12], "activation": "sin"},
-          "mlp-silu": {"widths": [12], "activation": "silu"}}
+          "mlp-silu": {"widths": [12], "activation": "silu"}, "kan": {"hidden": [5, 5], "grid": 7},
+          "kan-rescale": {"hidden": [4, 4], "grid": 5, "order": 4, "between": "rescale", "grid_range": [-2.0, 2.0]},
+          "kan-cheb": {"hidden": [4], "basis": "chebyshev", "order": 4, "base": "none"}}
 
 
 def build(problem, family, model_options, derivatives):
@@ -57,6 +59,7 @@ def test_auto_follows_the_network_preference():
     p = registry.get_problem("poisson2d")
     assert not build(p, "mlp", {"widths": [4]}, "auto").use_jets  # autograd measured faster for MLPs on CPU
     assert build(p, "mlp", {"widths": [4]}, "jet").use_jets
+    assert build(p, "kan", {"hidden": [4]}, "auto").use_jets  # splines under nested autograd are costly
 
 
 def test_forcing_jets_where_they_cannot_run_is_refused():

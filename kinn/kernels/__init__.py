@@ -1,23 +1,33 @@
-"""Basis kernels for the KAN family: B-splines (Cox-de Boor reference and uniform closed form), Chebyshev."""
+"""Kernels for the KAN family: B-spline and Chebyshev bases, and the jet of a KAN layer (PyTorch, Triton)."""
 from .bspline import (
     CompactBasis,
     cox_de_boor,
     reference_enabled,
     to_dense,
     uniform_bspline,
+    uniform_bspline_polynomials,
     uniform_knots,
     use_reference,
 )
-from .chebyshev import ChebyshevBasis, chebyshev
+from .chebyshev import ChebyshevBasis, chebyshev, chebyshev_derivatives
+from .kan_jet import BACKENDS, JetBasis, get_backend, kan_layer_jet, reference_jet, set_backend
 
 __all__ = [
+    "BACKENDS",
     "ChebyshevBasis",
     "CompactBasis",
+    "JetBasis",
     "chebyshev",
+    "chebyshev_derivatives",
     "cox_de_boor",
+    "get_backend",
+    "kan_layer_jet",
     "reference_enabled",
+    "reference_jet",
+    "set_backend",
     "to_dense",
     "uniform_bspline",
+    "uniform_bspline_polynomials",
     "uniform_knots",
     "use_reference",
 ]

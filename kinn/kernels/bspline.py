@@ -46,20 +46,30 @@ def uniform_knots(grid: int, order: int, lo: float, hi: float, dtype=None, devic
     return (lo + h * steps).to(dtype or torch.get_default_dtype())
 
 
-def cox_de_boor(x: torch.Tensor, knots: torch.Tensor, order: int) -> torch.Tensor:
+def cox_de_boor(x: torch.Tensor, knots: torch.Tensor, order: int, derivative: int = 0) -> torch.Tensor:
     """All bases by the Cox-de Boor recursion: x (...,) -> (..., K - 1 - order) for K knots.
 
     `knots` is strictly increasing along its last axis, shape (K,) or (F, K) with F = x.shape[-1] (one
     knot vector per input feature). Differentiable in x through plain tensor operations: this is the
     reference the closed form is checked against.
+
+    `derivative` n > 0 gives the n-th x-derivative of the bases instead, by the derivative recursion
+    B'_{m,p} = p (B_{m,p-1} / (t_{m+p} - t_m) - B_{m+1,p-1} / (t_{m+p+1} - t_{m+1})) applied to the bases of
+    order k - n: one-sided (from the right) at knots, like the half-open intervals; zero for n > k.
     """
     x = x.unsqueeze(-1)  # (..., 1) against knot intervals (..., K - 1)
     t = knots
     bases = ((x >= t[..., :-1]) & (x < t[..., 1:])).to(x.dtype)
+    if derivative > order:
+        return bases[..., order:].zero_()
     for p in range(1, order + 1):
-        left = (x - t[..., : -(p + 1)]) / (t[..., p:-1] - t[..., : -(p + 1)])
-        right = (t[..., p + 1 :] - x) / (t[..., p + 1 :] - t[..., 1:-p])
-        bases = left * bases[..., :-1] + right * bases[..., 1:]
+        span_left = t[..., p:-1] - t[..., : -(p + 1)]  # t_{m+p} - t_m
+        span_right = t[..., p + 1 :] - t[..., 1:-p]  # t_{m+p+1} - t_{m+1}
+        if p <= order - derivative:
+            left, right = (x - t[..., : -(p + 1)]) / span_left, (t[..., p + 1 :] - x) / span_right
+            bases = left * bases[..., :-1] + right * bases[..., 1:]
+        else:
+            bases = p * (bases[..., :-1] / span_left - bases[..., 1:] / span_right)
     return bases
 
 
@@ -92,6 +102,22 @@ def uniform_bspline(
     local = _locate(x.detach(), spec)
     d = [_UniformBasis.apply(x, n, spec, local) for n in range(derivatives + 1)]
     return CompactBasis(local.index, *d, *[None] * (2 - derivatives))
+
+
+def uniform_bspline_polynomials(
+    grid: int, order: int, lo: float, hi: float, derivatives: int, dtype=None, device=None
+) -> torch.Tensor:
+    """The active bases and their x-derivatives as polynomials of the local coordinate u in [0, 1).
+
+    Returns (derivatives + 1, k + 1, k + 1): entry [n, p, r] is the coefficient of u^p in the n-th
+    x-derivative of basis j + r on interval j (du/dx = G / (hi - lo) folded in; zero for p > k - n). What a
+    fused kernel evaluates by Horner's rule, with u = (x - lo) G / (hi - lo) - j as in `uniform_bspline`.
+    """
+    table = torch.zeros(derivatives + 1, order + 1, order + 1, dtype=torch.float64)
+    for n in range(min(derivatives, order) + 1):
+        coef = _coefficients(order, n, torch.float64, torch.device("cpu"))  # (k - n + 1, k + 1)
+        table[n, : len(coef)] = coef * (grid / (hi - lo)) ** n
+    return table.to(dtype=dtype or torch.get_default_dtype(), device=device)
 
 
 def to_dense(index: torch.Tensor, compact: torch.Tensor, num_bases: int) -> torch.Tensor:

@@ -25,20 +25,37 @@ def chebyshev(x: torch.Tensor, degree: int, derivatives: int = 0) -> ChebyshevBa
     """
     if derivatives not in (0, 1, 2):
         raise ValueError(f"derivatives must be 0, 1 or 2, not {derivatives}")
+    return ChebyshevBasis(*chebyshev_derivatives(x, degree, derivatives), *[None] * (2 - derivatives))
+
+
+def chebyshev_derivatives(x: torch.Tensor, degree: int, n: int) -> list[torch.Tensor]:
+    """[T(tanh x), d/dx T(tanh x), ..., d^n/dx^n T(tanh x)] for n = 0 .. 3, each (..., degree + 1).
+
+    The third derivative serves kernels with a hand-written backward pass (the x-gradient of a second
+    derivative). Plain tensor operations, differentiable in x by autograd.
+    """
+    if n not in (0, 1, 2, 3):
+        raise ValueError(f"n must be 0, 1, 2 or 3, not {n}")
     t = torch.tanh(x)
-    n = degree + 1
-    # T_{m+1} = 2t T_m - T_{m-1}, and the same recurrence differentiated once and twice in t.
-    T = _recur(t, [torch.ones_like(t), t], n)
-    if derivatives == 0:
-        return ChebyshevBasis(T, None, None)
-    dT = _recur(t, [torch.zeros_like(t), torch.ones_like(t)], n, source=2 * T)
-    dt = (1 - t * t).unsqueeze(-1)  # dt/dx
-    d1 = dT * dt
-    if derivatives == 1:
-        return ChebyshevBasis(T, d1, None)
-    ddT = _recur(t, [torch.zeros_like(t)] * 2, n, source=4 * dT)
-    # d2/dx2 T(t) = T''(t) t'^2 + T'(t) t'', with t'' = -2 t t'
-    return ChebyshevBasis(T, d1, ddT * dt**2 - 2 * t.unsqueeze(-1) * d1)
+    size = degree + 1
+    # T_{m+1} = 2t T_m - T_{m-1}, differentiated q times in t:
+    # T^(q)_{m+1} = 2t T^(q)_m - T^(q)_{m-1} + 2q T^(q-1)_m.
+    T = [_recur(t, [torch.ones_like(t), t], size)]
+    for q in range(1, n + 1):
+        first = [torch.zeros_like(t), torch.ones_like(t) if q == 1 else torch.zeros_like(t)]
+        T.append(_recur(t, first, size, source=2 * q * T[q - 1]))
+    # The chain rule in x, with dt/dx = 1 - t^2 =: t1, t2 = -2 t t1 and t3 = -2 t1^2 + 4 t^2 t1.
+    t = t.unsqueeze(-1)  # (..., 1)
+    t1 = 1 - t * t
+    t2 = -2 * t * t1
+    d = [T[0]]
+    if n >= 1:
+        d.append(T[1] * t1)
+    if n >= 2:
+        d.append(T[2] * t1**2 + T[1] * t2)
+    if n >= 3:
+        d.append(T[3] * t1**3 + 3 * T[2] * t1 * t2 + T[1] * (-2 * t1**2 + 4 * t * t * t1))
+    return d
 
 
 def _recur(t, first, n, source=None):

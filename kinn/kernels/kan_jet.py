@@ -1,0 +1,308 @@
+"""The jet of a KAN layer: its outputs' values, gradients and Hessian diagonals from those of its inputs.
+
+A jet carries, for each of N points and each unit, the value, the gradient with respect to the P physical
+coordinates and the diagonal of the Hessian (d²/dx_p², p = 1 .. P). Through one KAN layer, whose edge
+functions are phi_ij(x) = w_ij silu(x) + s_ij sum_m c_ijm B_m(x),
+
+    y_j   = sum_i phi_ij(x_i)
+    gy_jp = sum_i phi'_ij(x_i) gx_ip
+    hy_jp = sum_i phi''_ij(x_i) gx_ip² + phi'_ij(x_i) hx_ip.
+
+Each line contracts the same weight (s c | w) with its own feature set: the bases and silu; their first
+derivatives times gx_p; their second derivatives times gx_p² plus their first times hx_p. A residual built
+from the jets needs only a first-order backward pass to the parameters, not nested autograd.
+
+Backends, chosen by `set_backend`:
+- "reference": dense bases (Cox-de Boor and its derivative recursion for B-splines) for value, d1 and d2,
+  the three feature sets contracted by F.linear, autograd for the backward pass. What the others are
+  checked against.
+- "fast": pure PyTorch, for the CPU. The 1 + 2P feature sets of every point are stacked along the batch,
+  (N, 1 + 2P), and contracted in ONE matmul with the base branch as one more basis column. The active
+  bases' derivatives are one small matmul of the powers of the local coordinate with their polynomial
+  table. A hand-written backward pass reuses the dense features for the weight gradient and gathers the
+  input gradients back onto the k + 1 active bases: no autograd graph over the features.
+- "triton": fused kernels (`kinn.kernels.triton_kan`) that never write the dense bases; uniform B-spline
+  grids only (the Chebyshev basis runs "fast" instead).
+- "auto" (the default): "triton" on CUDA tensors where Triton imports, "fast" otherwise.
+Per-feature quantile knots always run the reference, as does `use_reference(True)`.
+
+The stacked layout (N, 1 + 2P, width) is `kinn.jets.Jet`'s: `kan_layer_jet` returns y, gy, hy as views
+of one such tensor.
+"""
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from .bspline import cox_de_boor, reference_enabled, uniform_bspline_polynomials
+from .chebyshev import chebyshev, chebyshev_derivatives
+
+BACKENDS = ("auto", "reference", "fast", "triton")
+_BACKEND = "auto"
+
+
+def set_backend(name: str) -> str:
+    """Choose how `kan_layer_jet` runs: "auto", "reference", "fast" or "triton" (see the module docstring).
+
+    A process-wide switch; returns the previous setting so that a caller can restore it. "triton" on CPU
+    tensors needs Triton's interpreter (TRITON_INTERPRET=1 before the kernels are defined).
+    """
+    global _BACKEND
+    if name not in BACKENDS:
+        raise ValueError(f"unknown jet backend {name!r}; valid: {', '.join(BACKENDS)}")
+    previous, _BACKEND = _BACKEND, name
+    return previous
+
+
+def get_backend() -> str:
+    """The backend `set_backend` chose."""
+    return _BACKEND
+
+
+class JetBasis(NamedTuple):
+    """The edge basis of a KAN layer, as the jet kernels need it.
+
+    name:      "bspline" or "chebyshev".
+    order:     B-spline order k, or Chebyshev degree.
+    num_bases: G + k, or degree + 1.
+    grid, lo, hi: the uniform B-spline grid (G intervals on [lo, hi]).
+    knots:     (in, G + 2k + 1) per-feature B-spline knots, read by the Cox-de Boor reference.
+    uniform:   False for quantile knots, which only the reference handles.
+    """
+
+    name: str
+    order: int
+    num_bases: int
+    grid: int = 0
+    lo: float = -1.0
+    hi: float = 1.0
+    knots: torch.Tensor | None = None
+    uniform: bool = True
+
+
+def kan_layer_jet(
+    x: torch.Tensor,
+    gx: torch.Tensor,
+    hx: torch.Tensor,
+    spline_weight: torch.Tensor,
+    spline_scaler: torch.Tensor,
+    base_weight: torch.Tensor | None,
+    basis: JetBasis,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The jet through one KAN layer: x (N, in), gx and hx (N, in, P) -> y (N, out), gy and hy (N, out, P).
+
+    Weights as in `KANLinear`: spline_weight (out, in, num_bases), spline_scaler (out, in), base_weight
+    (out, in) or None. Differentiable (first order) in the weights and in x, gx and hx.
+    """
+    n, fan_in, p = gx.shape
+    fan_out = spline_weight.shape[0]
+    assert x.shape == (n, fan_in) and hx.shape == gx.shape, f"x {tuple(x.shape)}, gx {tuple(gx.shape)}"
+    assert spline_weight.shape == (fan_out, fan_in, basis.num_bases), tuple(spline_weight.shape)
+    path = _path(x, basis)
+    if path == "reference":
+        return reference_jet(x, gx, hx, spline_weight, spline_scaler, base_weight, basis)
+    weight = stacked_weight(spline_weight, spline_scaler, base_weight)  # (out, in, D)
+    gx, hx = gx.transpose(1, 2), hx.transpose(1, 2)  # (N, P, in): views, no copy
+    if path == "triton":
+        from .triton_kan import triton_stacked_jet
+
+        jet = triton_stacked_jet(x, gx, hx, weight, basis)
+    else:
+        jet = _StackedJet.apply(x, gx, hx, weight, basis)
+    assert jet.shape == (n, 1 + 2 * p, fan_out)
+    return jet[:, 0], jet[:, 1 : 1 + p].transpose(1, 2), jet[:, 1 + p :].transpose(1, 2)
+
+
+def stacked_weight(spline_weight, spline_scaler, base_weight) -> torch.Tensor:
+    """(out, in, D): the scaled spline coefficients, then base_weight as basis D - 1 when there is one."""
+    weight = spline_weight * spline_scaler.unsqueeze(-1)  # (out, in, bases)
+    if base_weight is None:
+        return weight
+    return torch.cat([weight, base_weight.unsqueeze(-1)], -1)
+
+
+def _path(x: torch.Tensor, basis: JetBasis) -> str:
+    if _BACKEND == "reference" or reference_enabled() or not basis.uniform:
+        return "reference"
+    fused = basis.name == "bspline"  # the Triton kernels evaluate uniform B-splines only
+    if fused and (_BACKEND == "triton" or (_BACKEND == "auto" and x.is_cuda and _triton_imports())):
+        return "triton"
+    return "fast"
+
+
+def _triton_imports() -> bool:
+    try:
+        from . import triton_kan  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# ---- the reference -------------------------------------------------------------------------------------
+
+
+def reference_jet(x, gx, hx, spline_weight, spline_scaler, base_weight, basis: JetBasis):
+    """The jet from dense bases, three feature sets and F.linear; autograd does the backward pass.
+
+    Shapes as in `kan_layer_jet`. B-splines by Cox-de Boor on `basis.knots` (uniform or not), the Chebyshev
+    basis by its recurrence, silu' and silu'' in closed form.
+    """
+    n, fan_in, p = gx.shape
+    b0, b1, b2 = _dense_bases(x, basis)  # (N, in, bases) each
+    weight = (spline_weight * spline_scaler.unsqueeze(-1)).reshape(len(spline_weight), -1)  # (out, in * bases)
+    g, h = gx.transpose(1, 2).unsqueeze(-1), hx.transpose(1, 2).unsqueeze(-1)  # (N, P, in, 1)
+    y = F.linear(b0.reshape(n, -1), weight)  # (N, out)
+    gy = F.linear((b1.unsqueeze(1) * g).reshape(n, p, -1), weight)  # (N, P, out)
+    hy = F.linear((b2.unsqueeze(1) * g * g + b1.unsqueeze(1) * h).reshape(n, p, -1), weight)  # (N, P, out)
+    if base_weight is not None:
+        s0, s1, s2 = silu_derivatives(x, 2)  # (N, in) each
+        g, h = g.squeeze(-1), h.squeeze(-1)  # (N, P, in)
+        y = y + F.linear(s0, base_weight)
+        gy = gy + F.linear(s1.unsqueeze(1) * g, base_weight)
+        hy = hy + F.linear(s2.unsqueeze(1) * g * g + s1.unsqueeze(1) * h, base_weight)
+    return y, gy.transpose(1, 2), hy.transpose(1, 2)
+
+
+def _dense_bases(x, basis: JetBasis) -> list[torch.Tensor]:
+    """Values, first and second x-derivatives of every basis, (N, in, bases) each."""
+    if basis.name == "chebyshev":
+        return list(chebyshev(x, basis.order, derivatives=2))
+    return [cox_de_boor(x, basis.knots, basis.order, derivative=n) for n in range(3)]
+
+
+def silu_derivatives(x: torch.Tensor, n: int) -> list[torch.Tensor]:
+    """[silu(x), silu'(x), ..., silu^(n)(x)] for n = 0 .. 3, in closed form through sigmoid s(x).
+
+    With s' = s(1 - s): silu = x s, silu' = s + x s', silu'' = s'(2 + x(1 - 2s)),
+    silu''' = s'(3(1 - 2s) + x((1 - 2s)² - 2s')).
+    """
+    s = torch.sigmoid(x)
+    s1 = s * (1 - s)
+    c = 1 - 2 * s
+    d = [x * s, s + x * s1, s1 * (2 + x * c), s1 * (3 * c + x * (c * c - 2 * s1))]
+    return d[: n + 1]
+
+
+# ---- the fast CPU path ---------------------------------------------------------------------------------
+
+
+class _StackedJet(torch.autograd.Function):
+    """x (N, I), gx and hx (N, P, I), weight (O, I, D) -> the stacked jet (N, 1 + 2P, O) in one matmul.
+
+    Written for few, large operations: on a CPU each operation costs a thread synchronisation, which on a
+    loaded machine outweighs the arithmetic of small ones. Kept for the backward pass: the dense features
+    (N, 1 + 2P, I, D), from which one matmul gives the weight gradient, and, where the inputs need
+    gradients, the compact derivatives 0 .. 3 of the active features (the third for the x-gradient).
+    """
+
+    @staticmethod
+    def forward(ctx, x, gx, hx, weight, basis):
+        n, sets, fan_out, width = len(x), 1 + 2 * gx.shape[1], len(weight), weight.shape[-1]
+        want_inputs = any(ctx.needs_input_grad[:3])
+        slots, d = _active(x, basis, width, 3 if want_inputs else 2)  # (N, I, K'), (N, I, 3 or 4, K')
+        features = _dense(_feature_sets(d, gx, hx), slots, width)  # (N, S, I, D)
+        jet = features.view(n * sets, -1) @ weight.reshape(fan_out, -1).T  # (N S, O)
+        ctx.save_for_backward(
+            features if ctx.needs_input_grad[3] else None,
+            *((weight, slots, d, gx, hx) if want_inputs else (None,) * 5),
+        )
+        return jet.view(n, sets, fan_out)
+
+    @staticmethod
+    def backward(ctx, grad):
+        features, weight, slots, d, gx, hx = ctx.saved_tensors
+        n, sets, fan_out = grad.shape
+        grad = grad.reshape(n * sets, fan_out)  # (N S, O)
+        grad_x = grad_gx = grad_hx = grad_weight = None
+        if ctx.needs_input_grad[3]:
+            grad_weight = (grad.T @ features.view(n * sets, -1)).view(fan_out, -1, features.shape[-1])
+        if any(ctx.needs_input_grad[:3]):
+            width = weight.shape[-1]
+            grad_features = (grad @ weight.reshape(fan_out, -1)).view(n, sets, -1, width)  # (N, S, I, D)
+            if slots is not None:  # back to the active slots; the clamped off-grid ones meet zero bases
+                grad_features = grad_features.gather(-1, slots.unsqueeze(1).expand(-1, sets, -1, -1))
+            grad_x, grad_gx, grad_hx = _input_grads(grad_features, d, gx, hx)
+        return grad_x, grad_gx, grad_hx, grad_weight, None
+
+
+def _active(x, basis: JetBasis, width: int, order: int) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """The columns of the active features in rows of `width`, and their x-derivatives 0 .. order.
+
+    Returns slots (N, I, K') into the dense row, or None where the row is dense (Chebyshev), and
+    d (N, I, order + 1, K'): the k + 1 active B-splines (or all Chebyshev polynomials), then silu when
+    `width` has room for the base branch. Plain tensors, no autograd graph.
+    """
+    x = x.detach()
+    if basis.name == "chebyshev":
+        slots, d = None, torch.stack(chebyshev_derivatives(x, basis.order, order), -2)
+    else:
+        slots, d = _uniform_bspline(x, basis, order)
+    if width > basis.num_bases:  # the base branch: silu in the last column
+        d = torch.cat([d, torch.stack(silu_derivatives(x, order), -1).unsqueeze(-1)], -1)
+        if slots is not None:
+            slots = torch.cat([slots, slots.new_full((*x.shape, 1), basis.num_bases)], -1)
+    return slots, d
+
+
+def _uniform_bspline(x, basis: JetBasis, order: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The active B-splines' columns (N, I, k + 1) and x-derivatives 0 .. order (N, I, order + 1, k + 1).
+
+    The interval and local coordinate are located exactly as `uniform_bspline` locates them; the
+    derivatives are then one small matmul of the powers of u with the polynomial table, instead of a
+    Horner step per power and order.
+    """
+    k1 = basis.order + 1
+    s = ((x - basis.lo) * (basis.grid / (basis.hi - basis.lo))).clamp_(-k1, basis.grid + k1 - 1)
+    j = s.floor()
+    powers = (s - j).unsqueeze(-1) ** torch.arange(k1, dtype=x.dtype, device=x.device)  # (N, I, k + 1)
+    table = _polynomials(basis, order, x.dtype, x.device)  # (k + 1 powers, (order + 1) (k + 1))
+    slots = j.long().unsqueeze(-1) + torch.arange(k1, device=x.device)  # (N, I, k + 1)
+    on_grid = (slots >= 0) & (slots < basis.num_bases)
+    d = (powers @ table).view(*x.shape, order + 1, k1) * on_grid.unsqueeze(-2)  # zero off the grid
+    # Off-grid slots carry zero bases, so clamping them onto a valid column adds nothing.
+    return slots.clamp_(0, basis.num_bases - 1), d
+
+
+@functools.lru_cache(maxsize=64)
+def _polynomial_table(grid, order, lo, hi, derivatives, dtype, device) -> torch.Tensor:
+    table = uniform_bspline_polynomials(grid, order, lo, hi, derivatives, dtype, device)  # (n, p, r)
+    return table.permute(1, 0, 2).reshape(order + 1, -1)  # (p, n r)
+
+
+def _polynomials(basis: JetBasis, derivatives: int, dtype, device) -> torch.Tensor:
+    return _polynomial_table(basis.grid, basis.order, basis.lo, basis.hi, derivatives, dtype, device)
+
+
+def _feature_sets(d, gx, hx) -> torch.Tensor:
+    """The 1 + 2P compact feature sets (N, S, I, K') from derivatives d (N, I, 3+, K') and gx, hx (N, P, I)."""
+    g, h = gx.unsqueeze(-1), hx.unsqueeze(-1)  # (N, P, I, 1)
+    d0, d1, d2 = d[:, None, :, 0], d[:, None, :, 1], d[:, None, :, 2]  # (N, 1, I, K')
+    return torch.cat([d0, d1 * g, d2 * (g * g) + d1 * h], 1)
+
+
+def _dense(compact: torch.Tensor, slots: torch.Tensor | None, width: int) -> torch.Tensor:
+    """Scatter compact features (N, S, I, K') into their rows (N, S, I, width); dense ones pass through."""
+    if slots is None:
+        return compact
+    index = slots.unsqueeze(1).expand_as(compact)  # (N, S, I, K')
+    # Adding, not writing: clamped off-grid slots may share a column with an active one.
+    return compact.new_zeros(*compact.shape[:-1], width).scatter_add_(-1, index, compact)
+
+
+def _input_grads(grad_features, d, gx, hx):
+    """The gradients of x (N, I), gx and hx (N, P, I) from those of the compact feature sets (N, S, I, K').
+
+    Feature set 0 is d0, sets 1 + p are d1 gx_p, sets 1 + P + p are d2 gx_p² + d1 hx_p.
+    """
+    p = gx.shape[1]
+    g0, g1, g2 = grad_features[:, 0], grad_features[:, 1 : 1 + p], grad_features[:, 1 + p :]
+    d1, d2, d3 = d[:, None, :, 1], d[:, None, :, 2], d[:, None, :, 3]  # (N, 1, I, K')
+    grad_hx = (g2 * d1).sum(-1)  # (N, P, I)
+    g2d2 = (g2 * d2).sum(-1)  # (N, P, I)
+    grad_gx = (g1 * d1).sum(-1) + 2 * gx * g2d2
+    through_x = (g1 * d2).sum(-1) * gx + g2d2 * hx + (g2 * d3).sum(-1) * gx * gx  # (N, P, I)
+    grad_x = (g0 * d[:, :, 1]).sum(-1) + through_x.sum(1)  # (N, I)
+    return grad_x, grad_gx, grad_hx

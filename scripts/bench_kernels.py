@@ -1,0 +1,240 @@
+"""Time one PINN step of a KAN by nested autograd and by jets, and the memory each keeps for its backward pass.
+
+    python scripts/bench_kernels.py [--device cpu|cuda] [--batch N] [--width 64] [--grid 10] [--order 3]
+                                    [--steps 5] [--threads T]
+
+A step: the forward pass and the residual, the Laplacian of the output over P = 2 coordinates (nested
+autograd, or the jets' carried Hessian diagonals summed over p); loss = mean residual²; the backward pass
+to the parameters. Two models, float32: one 64 x 64 layer, fed by a fixed smooth map of the coordinates
+(tanh of an affine map) and its outputs summed into one field, and the net [2, 64, 64, 1] with tanh
+between layers. Rows, for each model:
+
+    efficient-kan reference  Cox-de Boor bases, dense matmul, nested autograd (`use_reference(True)`)
+    closed form, autograd    kinn's closed-form bases, nested autograd
+    jets, <backend>          `KANLinear.jet` through every layer (`set_backend`): reference, fast, and
+                             triton where CUDA and Triton are present
+
+Prints the median step time over --steps rounds (rows interleaved, after one warm-up round), the bytes
+that autograd saves for the backward pass (distinct storages, by `saved_tensors_hooks`) and, on CUDA, the
+peak memory allocated during a step above what was allocated before it; ratios are against the first row.
+Runs without deepxde (a bare GPU machine): see `_import_kan`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import statistics
+import sys
+import time
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+P = 2  # physical coordinates
+
+
+def _import_kan():
+    """kinn's KAN module and kernels, also where kinn is neither installed nor importable for want of deepxde.
+
+    kinn/__init__.py imports deepxde (through kinn.api), which a bare GPU machine lacks; the KAN layer and
+    its kernels need only torch, so kinn and kinn.solvers are then loaded as plain packages from this
+    checkout, without running their __init__.
+    """
+    if importlib.util.find_spec("kinn") is None:
+        sys.path.insert(0, str(ROOT))
+    try:
+        import kinn  # noqa: F401
+    except ModuleNotFoundError as missing:
+        if missing.name != "deepxde":
+            raise
+        for name, folder in (("kinn", "kinn"), ("kinn.solvers", "solvers")):
+            package = types.ModuleType(name)
+            package.__path__ = [str(ROOT / folder)]
+            sys.modules[name] = package
+    return importlib.import_module("kinn.solvers.kan"), importlib.import_module("kinn.kernels")
+
+
+kan, kernels = _import_kan()
+
+
+@dataclass
+class Row:
+    name: str
+    step: Callable[[], None]  # one PINN step: forward, residual, loss, backward to the parameters
+
+
+def laplacian_by_autograd(field: Callable, c: torch.Tensor) -> torch.Tensor:
+    """Σ_p d²u/dc_p², (N,), of the scalar field u = field(c) (N,), by nested autograd."""
+    c = c.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(field(c).sum(), c, create_graph=True)  # (N, P)
+    return sum(torch.autograd.grad(grad[:, p].sum(), c, create_graph=True)[0][:, p] for p in range(P))
+
+
+def tanh_jet(x, gx, hx):
+    """tanh through a jet: v' = t, g' = (1 - t²) g, h' = (1 - t²) h - 2t (1 - t²) g²."""
+    t = torch.tanh(x)
+    d1 = (1 - t * t).unsqueeze(-1)  # (N, W, 1)
+    return t, d1 * gx, d1 * hx - 2 * t.unsqueeze(-1) * d1 * gx * gx
+
+
+class Layer(torch.nn.Module):
+    """One KAN layer behind a fixed smooth map of the coordinates, z = tanh(A c + b), outputs summed."""
+
+    def __init__(self, width: int, grid: int, order: int):
+        super().__init__()
+        gen = torch.Generator().manual_seed(0)
+        self.register_buffer("A", torch.randn(width, P, generator=gen))
+        self.register_buffer("b", torch.randn(width, generator=gen) * 0.5)
+        self.kan = kan.KANLinear(width, width, grid=grid, order=order)
+
+    def field(self, c):  # (N, P) -> (N,)
+        return self.kan(torch.tanh(c @ self.A.T + self.b)).sum(-1)
+
+    def laplacian_by_jets(self, c):  # (N, P) -> (N,)
+        g = self.A.expand(len(c), -1, -1)  # (N, W, P): the affine map's gradient, no curvature
+        x, gx, hx = tanh_jet(c @ self.A.T + self.b, g, torch.zeros_like(g))
+        _, _, hy = self.kan.jet(x, gx, hx)  # (N, W, P)
+        return hy.sum((1, 2))
+
+
+class Net(torch.nn.Module):
+    """KAN [2, 64, 64, 1] with tanh between layers, as `kinn.solvers.kan.KAN` builds it."""
+
+    def __init__(self, widths, grid: int, order: int):
+        super().__init__()
+        self.kan = kan.KAN(widths, grid=grid, order=order)
+
+    def field(self, c):
+        return self.kan(c).squeeze(-1)
+
+    def laplacian_by_jets(self, c):
+        x = c
+        gx = torch.eye(P, dtype=c.dtype, device=c.device).expand(len(c), P, P)  # (N, in = P, P)
+        hx = torch.zeros_like(gx)
+        for i, layer in enumerate(self.kan.layers):
+            if i:
+                x, gx, hx = tanh_jet(x, gx, hx)
+            x, gx, hx = layer.jet(x, gx, hx)
+        return hx.sum((1, 2))
+
+
+def rows_for(model: torch.nn.Module, c: torch.Tensor) -> list[Row]:
+    def step(laplacian: Callable, reference: bool = False, backend: str = "auto"):
+        def run():
+            previous, previous_backend = kernels.use_reference(reference), kernels.set_backend(backend)
+            try:
+                model.zero_grad(set_to_none=True)
+                (laplacian(c) ** 2).mean().backward()
+            finally:
+                kernels.use_reference(previous)
+                kernels.set_backend(previous_backend)
+
+        return run
+
+    def nested(c):
+        return laplacian_by_autograd(model.field, c)
+
+    rows = [
+        Row("efficient-kan reference, autograd", step(nested, reference=True)),
+        Row("closed form, nested autograd", step(nested)),
+        Row("jets, reference", step(model.laplacian_by_jets, backend="reference")),
+        Row("jets, fast PyTorch", step(model.laplacian_by_jets, backend="fast")),
+    ]
+    if c.is_cuda and importlib.util.find_spec("triton") is not None:
+        rows.append(Row("jets, Triton", step(model.laplacian_by_jets, backend="triton")))
+    # The MLP rows go here: an MLP of comparable size, by nested autograd and by jets.
+    return rows
+
+
+def saved_mib(step: Callable[[], None]) -> float:
+    """MiB of distinct storages that autograd saves for the backward pass during one step."""
+    storages = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        step()
+    return sum(storages.values()) / 2**20
+
+
+def peak_mib(step: Callable[[], None], device: torch.device) -> float:
+    """MiB allocated at the peak of one step above what was allocated before it (CUDA only)."""
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    step()
+    torch.cuda.synchronize(device)
+    return (torch.cuda.max_memory_allocated(device) - before) / 2**20
+
+
+def seconds(step: Callable[[], None], device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def report(title: str, rows: list[Row], device: torch.device, steps: int) -> None:
+    times = {row.name: [] for row in rows}
+    for round_ in range(steps + 1):  # interleaved, so that load from elsewhere hits every row alike
+        for row in rows:
+            elapsed = seconds(row.step, device)
+            if round_:  # the first round warms up (and compiles the Triton kernels)
+                times[row.name].append(elapsed)
+    print(title)
+    header = f"  {'':36s} {'ms/step':>9s} {'speed-up':>9s} {'saved MiB':>10s} {'ratio':>7s}"
+    print(header + (f" {'peak MiB':>9s} {'ratio':>7s}" if device.type == "cuda" else ""))
+    first = None
+    for row in rows:
+        ms, saved = statistics.median(times[row.name]) * 1e3, saved_mib(row.step)
+        peak = peak_mib(row.step, device) if device.type == "cuda" else None
+        first = first or (ms, saved, peak)
+        line = f"  {row.name:36s} {ms:9.2f} {first[0] / ms:8.2f}x {saved:10.1f} {first[1] / saved:6.1f}x"
+        if peak is not None:
+            line += f" {peak:9.1f} {first[2] / peak:6.1f}x"
+        print(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch", type=int, help="points per step (default 4096 on CPU, 65536 on CUDA)")
+    parser.add_argument("--width", type=int, default=64)
+    parser.add_argument("--grid", type=int, default=10)
+    parser.add_argument("--order", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    batch = args.batch or (65536 if device.type == "cuda" else 4096)
+
+    torch.manual_seed(2024)
+    c = (torch.rand(batch, P, device=device) * 2 - 1)  # (N, P) float32 coordinates in [-1, 1]²
+    w = args.width
+    threads = f"{torch.get_num_threads()} threads"
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else threads
+    load = f", load average {os.getloadavg()[0]:.1f}" if device.type == "cpu" else ""
+    print(f"G={args.grid}, k={args.order}, batch {batch}, float32, {device.type} ({where}{load}), "
+          f"torch {torch.__version__}")
+    layer = Layer(w, args.grid, args.order).to(device)
+    report(f"one KAN layer {w}x{w}", rows_for(layer, c), device, args.steps)
+    net = Net([P, w, w, 1], args.grid, args.order).to(device)
+    report(f"KAN [{P}, {w}, {w}, 1], tanh between layers", rows_for(net, c), device, args.steps)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""The jet of a KAN layer: the reference against nested autograd; the fast PyTorch path and the Triton kernels
+against the reference, forward and backward, on knots and outside the grid too.
+
+The Triton kernels run on a CUDA GPU where there is one. Without one they run in Triton's interpreter, in
+a child pytest process started with TRITON_INTERPRET=1: Triton decides at kernel definition (and, in some
+versions, at import) whether to interpret, so setting the variable inside this process would depend on
+import order and would leak interpreted kernels into every later test. The child runs the same test
+functions (`test_triton_*`), which see the variable and take the CPU.
+"""
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+try:
+    import kinn  # noqa: F401
+except ModuleNotFoundError as missing:
+    # A bare GPU machine has no deepxde, which kinn/__init__.py imports through its API; the KAN layer and
+    # its kernels need only torch, so load kinn and kinn.solvers as plain packages without their __init__.
+    if missing.name != "deepxde":
+        raise
+    for name, folder in (("kinn", "kinn"), ("kinn.solvers", "solvers")):
+        package = types.ModuleType(name)
+        package.__path__ = [str(ROOT / folder)]
+        sys.modules[name] = package
+
+from kinn.kernels import set_backend, uniform_knots, use_reference  # noqa: E402
+from kinn.solvers.kan import KANLinear, update_grid  # noqa: E402
+
+INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+CUDA = torch.cuda.is_available()
+LO, HI, GRID = -1.25, 0.75, 4  # h = 0.5: knots, and every point computed from them, are exact in binary
+
+BSPLINES = [dict(order=k) for k in (2, 3, 4, 5)]
+LAYERS = [*BSPLINES, dict(order=3, base=None), dict(basis="chebyshev", order=4)]
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+@pytest.fixture(autouse=True)
+def auto_backend():
+    yield
+    set_backend("auto")
+
+
+def make_layer(fan_in=3, fan_out=4, dtype=torch.float64, device="cpu", **options) -> KANLinear:
+    """A layer with unit-size random coefficients, so that the spline branch is not a small correction."""
+    layer = KANLinear(fan_in, fan_out, grid=GRID, grid_range=(LO, HI), **options)
+    with torch.no_grad():
+        layer.spline_weight.normal_()
+    return layer.to(dtype=dtype, device=device)
+
+
+def points(layer: KANLinear, n: int = 40) -> torch.Tensor:
+    """(n + extra, in): random points over the extended knot span and beyond, every knot, and far away."""
+    gen = torch.Generator().manual_seed(n)
+    k = layer.order
+    reach = (k + 2) * (HI - LO) / GRID
+    x = LO - reach + (HI - LO + 2 * reach) * torch.rand(n, layer.in_features, generator=gen)
+    special = torch.cat([uniform_knots(GRID, k, LO, HI), torch.tensor([-100.0, 100.0])])  # (K + 2,)
+    return torch.cat([x, special.unsqueeze(-1).expand(-1, layer.in_features)])
+
+
+def coordinates_to_inputs(c: torch.Tensor, fan_in: int) -> torch.Tensor:
+    """A smooth map of P = 2 coordinates (N, 2) onto layer inputs (N, in) over the grid and beyond it."""
+    x, y = c[:, :1], c[:, 1:]
+    k = torch.arange(1, fan_in + 1, dtype=c.dtype)
+    return 1.6 * torch.sin(k * x + 0.7 * y) + 0.4 * x * y * k - 0.3  # (N, in)
+
+
+def input_jets(c: torch.Tensor, fan_in: int):
+    """x (N, in) and its gradients and Hessian diagonals (N, in, 2) with respect to c, by autograd."""
+    c = c.clone().requires_grad_(True)
+    x = coordinates_to_inputs(c, fan_in)
+    g = torch.stack([torch.autograd.grad(x[:, i].sum(), c, create_graph=True)[0] for i in range(fan_in)], 1)
+    h = [[torch.autograd.grad(g[:, i, p].sum(), c, retain_graph=True)[0][:, p] for p in range(2)]
+         for i in range(fan_in)]
+    return x.detach(), g.detach(), torch.stack([torch.stack(hi, -1) for hi in h], 1)
+
+
+def nested_autograd(layer: KANLinear, c: torch.Tensor):
+    """The layer output at x = f(c), its gradients and its Hessian diagonals (N, out, 2), by nested autograd."""
+    c = c.clone().requires_grad_(True)
+    y = layer(coordinates_to_inputs(c, layer.in_features))
+    g = torch.stack([torch.autograd.grad(y[:, j].sum(), c, create_graph=True)[0] for j in range(y.shape[1])], 1)
+    h = [[torch.autograd.grad(g[:, j, p].sum(), c, retain_graph=True)[0][:, p] for p in range(2)]
+         for j in range(y.shape[1])]
+    return y.detach(), g.detach(), torch.stack([torch.stack(hj, -1) for hj in h], 1)
+
+
+def jet_and_gradients(layer: KANLinear, x, gx, hx, backend: str) -> list[torch.Tensor]:
+    """y, gy, hy, then the gradients of a scalar loss of them w.r.t. x, gx, hx and every parameter."""
+    set_backend(backend)
+    inputs = [t.detach().clone().requires_grad_(True) for t in (x, gx, hx)]
+    y, gy, hy = layer.jet(*inputs)
+    gen = torch.Generator().manual_seed(1)
+    weights = [torch.randn(t.shape, generator=gen, dtype=t.dtype).to(t.device) for t in (y, gy, hy)]
+    loss = (y * weights[0]).sum() + (gy**2 * weights[1]).sum() + (hy * weights[2]).sum()
+    loss = loss + (hy.sum(-1) ** 2).mean()  # the Laplacian's square, as in a residual
+    layer.zero_grad(set_to_none=True)
+    loss.backward()
+    return [y, gy, hy, *(t.grad for t in inputs), *(p.grad for p in layer.parameters())]
+
+
+def assert_all_close(actual: list, expected: list, tol: float) -> None:
+    """Each pair equal to `tol` relative to the larger of 1 and the expected tensor's largest entry."""
+    assert len(actual) == len(expected)
+    for i, (a, b) in enumerate(zip(actual, expected)):
+        assert a.shape == b.shape, f"tensor {i}: {tuple(a.shape)} != {tuple(b.shape)}"
+        scale = max(1.0, b.abs().max().item())
+        error = (a - b).abs().max().item()
+        assert error <= tol * scale, f"tensor {i}: max error {error:.2e} > {tol:.0e} x {scale:.3g}"
+
+
+# ---- the reference against nested autograd --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options", [*LAYERS, "quantile"], ids=str)
+def test_reference_jet_equals_nested_autograd(options):
+    if options == "quantile":
+        layer = make_layer()
+        update_grid(layer, coordinates_to_inputs(torch.rand(200, 2) * 2 - 1, 3), mode="quantile")
+        assert not layer.uniform
+    else:
+        layer = make_layer(**options)
+    c = torch.rand(30, 2) * 2 - 1
+    expected = nested_autograd(layer, c)
+    set_backend("reference")
+    actual = layer.jet(*input_jets(c, layer.in_features))
+    assert_all_close(list(actual), list(expected), 1e-10)
+
+
+def test_the_jet_value_is_the_layer_output():
+    layer = make_layer()
+    x = points(layer)
+    gx = torch.randn(*x.shape, 2)
+    for backend in ("reference", "fast"):
+        set_backend(backend)
+        torch.testing.assert_close(layer.jet(x, gx, gx)[0], layer(x), rtol=0, atol=1e-12)
+
+
+# ---- the fast PyTorch path against the reference --------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["fp64", "fp32"])
+@pytest.mark.parametrize("options", LAYERS, ids=str)
+def test_fast_path_equals_reference(options, dtype, tol):
+    layer = make_layer(dtype=dtype, **options)
+    x = points(layer).to(dtype)
+    gx, hx = torch.randn(*x.shape, 2, dtype=dtype), torch.randn(*x.shape, 2, dtype=dtype)
+    reference = jet_and_gradients(layer, x, gx, hx, "reference")
+    assert_all_close(jet_and_gradients(layer, x, gx, hx, "fast"), reference, tol)
+
+
+@pytest.mark.parametrize("why", ["quantile knots", "use_reference"])
+def test_quantile_knots_and_the_reference_switch_run_the_reference(why):
+    layer = make_layer()
+    x = points(layer)
+    gx, hx = torch.randn(*x.shape, 2), torch.randn(*x.shape, 2)
+    if why == "quantile knots":
+        update_grid(layer, x[:40], mode="quantile")
+    reference = jet_and_gradients(layer, x, gx, hx, "reference")
+    previous = use_reference(why == "use_reference")
+    try:
+        assert_all_close(jet_and_gradients(layer, x, gx, hx, "fast"), reference, 0)
+    finally:
+        use_reference(previous)
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="unknown jet backend 'cuda'; valid: auto, reference, fast, triton"):
+        set_backend("cuda")
+
+
+# ---- the Triton kernels against the reference -----------------------------------------------------------
+
+TRITON_CASES = [dict(order=3), dict(order=2, base=None), dict(order=5, fan_out=70)]
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["fp64", "fp32"])
+@pytest.mark.parametrize("options", TRITON_CASES, ids=str)
+def test_triton_kernels_equal_reference(options, dtype, tol):
+    pytest.importorskip("triton")
+    if not (CUDA or INTERPRETED):
+        pytest.skip("no CUDA device: test_triton_kernels_under_the_interpreter runs this in a child process")
+    device = "cuda" if CUDA and not INTERPRETED else "cpu"
+    layer = make_layer(dtype=dtype, device=device, **options)
+    x = points(layer).to(dtype=dtype, device=device)  # several blocks of points and weight chunks
+    gx, hx = (torch.randn(*x.shape, 2, dtype=dtype).to(device) for _ in range(2))
+    reference = jet_and_gradients(layer, x, gx, hx, "reference")
+    assert_all_close(jet_and_gradients(layer, x, gx, hx, "triton"), reference, tol)
+    if device == "cuda":
+        assert_all_close(jet_and_gradients(layer, x, gx, hx, "auto"), reference, tol)  # auto picks Triton
+
+
+def test_triton_kernels_under_the_interpreter():
+    pytest.importorskip("triton")
+    if CUDA or INTERPRETED:
+        pytest.skip("the Triton tests run in this process")
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__]
+    command += ["-k", "test_triton_kernels_equal"]
+    child = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert child.returncode == 0, child.stdout[-4000:] + child.stderr[-2000:]
+    assert " passed" in child.stdout and "skipped" not in child.stdout, child.stdout[-2000:]
