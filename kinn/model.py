@@ -37,8 +37,14 @@ class FieldModel(nn.Module):
                else "")
         if derivatives == "jet" and why:
             raise KinnError(f"derivatives = 'jet' is not available here: {why}; use 'auto' or 'autograd'")
-        # "auto" follows the network's preference: jets pay off where autograd is costly (KAN splines)
-        self.use_jets = not why and (derivatives == "jet" or (derivatives == "auto" and getattr(net, "prefers_jets", True)))
+        self.jets_possible, self.derivatives = not why, derivatives
+
+    @property
+    def use_jets(self) -> bool:
+        """Whether residuals get jets; "auto" asks the network, on its current device (`net.prefers_jets`)."""
+        if not self.jets_possible or self.derivatives == "autograd":
+            return False
+        return self.derivatives == "jet" or getattr(self.net, "prefers_jets", True)
 
     def jet(self, x: torch.Tensor):
         """The fields' jet at physical points x (N, D): values, gradients, Hessian diagonals in x."""

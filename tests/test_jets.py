@@ -59,7 +59,8 @@ def test_auto_follows_the_network_preference():
     p = registry.get_problem("poisson2d")
     assert not build(p, "mlp", {"widths": [4]}, "auto").use_jets  # autograd measured faster for MLPs on CPU
     assert build(p, "mlp", {"widths": [4]}, "jet").use_jets
-    assert build(p, "kan", {"hidden": [4]}, "auto").use_jets  # splines under nested autograd are costly
+    # KAN: jets where the Triton kernels run; on CPU the closed-form splines under autograd were faster
+    assert build(p, "kan", {"hidden": [4]}, "auto").use_jets == torch.cuda.is_available()
 
 
 def test_forcing_jets_where_they_cannot_run_is_refused():
