@@ -9,6 +9,7 @@ to the parameters. Two models, float32: one 64 x 64 layer, fed by a fixed smooth
 (tanh of an affine map) and its outputs summed into one field, and the net [2, 64, 64, 1] with tanh
 between layers. Rows, for each model:
 
+    MLP, nested autograd     the same-width tanh MLP (what the ratios are against), and by jets
     efficient-kan reference  Cox-de Boor bases, dense matmul, nested autograd (`use_reference(True)`)
     closed form, autograd    kinn's closed-form bases, nested autograd
     jets, <backend>          `KANLinear.jet` through every layer (`set_backend`): reference, fast, and
@@ -61,6 +62,7 @@ def _import_kan():
 
 
 kan, kernels = _import_kan()
+jets = importlib.import_module("kinn.jets")
 
 
 @dataclass
@@ -124,6 +126,46 @@ class Net(torch.nn.Module):
         return hx.sum((1, 2))
 
 
+class MLP(torch.nn.Module):
+    """The same-width tanh MLP: behind the same coordinate map for the layer case (one 64 x 64 tanh layer,
+    outputs summed), or the net [2, 64, 64, 1]; jets by `kinn.jets`."""
+
+    def __init__(self, widths, mapped: Layer | None = None):
+        super().__init__()
+        self.mapped = mapped
+        self.linears = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+
+    def field(self, c):
+        x = torch.tanh(c @ self.mapped.A.T + self.mapped.b) if self.mapped is not None else c
+        for i, lin in enumerate(self.linears):
+            x = lin(torch.tanh(x) if i else x)
+        return (torch.tanh(x) if self.mapped is not None else x).sum(-1)
+
+    def laplacian_by_jets(self, c):
+        if self.mapped is not None:
+            g = self.mapped.A.expand(len(c), -1, -1)
+            j = jets.Jet.from_parts(*tanh_jet(c @ self.mapped.A.T + self.mapped.b, g, torch.zeros_like(g)))
+        else:
+            j = jets.Jet.seed(c, torch.ones(P, dtype=c.dtype, device=c.device))
+        for i, lin in enumerate(self.linears):
+            j = jets.linear(jets.activation(j, "tanh") if i else j, lin.weight, lin.bias)
+        if self.mapped is not None:
+            j = jets.activation(j, "tanh")
+        return j.h.sum((1, 2))
+
+
+def mlp_rows(mlp: MLP, c: torch.Tensor) -> list[Row]:
+    def step(laplacian):
+        def run():
+            mlp.zero_grad(set_to_none=True)
+            (laplacian(c) ** 2).mean().backward()
+
+        return run
+
+    return [Row("MLP, nested autograd", step(lambda c: laplacian_by_autograd(mlp.field, c))),
+            Row("MLP, jets", step(mlp.laplacian_by_jets))]
+
+
 def rows_for(model: torch.nn.Module, c: torch.Tensor) -> list[Row]:
     def step(laplacian: Callable, reference: bool = False, backend: str = "auto"):
         def run():
@@ -148,7 +190,6 @@ def rows_for(model: torch.nn.Module, c: torch.Tensor) -> list[Row]:
     ]
     if c.is_cuda and importlib.util.find_spec("triton") is not None:
         rows.append(Row("jets, Triton", step(model.laplacian_by_jets, backend="triton")))
-    # The MLP rows go here: an MLP of comparable size, by nested autograd and by jets.
     return rows
 
 
@@ -194,16 +235,19 @@ def report(title: str, rows: list[Row], device: torch.device, steps: int) -> Non
             if round_:  # the first round warms up (and compiles the Triton kernels)
                 times[row.name].append(elapsed)
     print(title)
-    header = f"  {'':36s} {'ms/step':>9s} {'speed-up':>9s} {'saved MiB':>10s} {'ratio':>7s}"
-    print(header + (f" {'peak MiB':>9s} {'ratio':>7s}" if device.type == "cuda" else ""))
-    first = None
+    header = f"  {'':36s} {'ms/step':>9s} {'x MLP':>7s} {'vs eff-kan':>10s} {'saved MiB':>10s} {'x MLP':>7s}"
+    print(header + (f" {'peak MiB':>9s} {'x MLP':>7s}" if device.type == "cuda" else ""))
+    mlp = ref = None  # the MLP autograd row and the efficient-kan row: what the ratios are against
     for row in rows:
         ms, saved = statistics.median(times[row.name]) * 1e3, saved_mib(row.step)
         peak = peak_mib(row.step, device) if device.type == "cuda" else None
-        first = first or (ms, saved, peak)
-        line = f"  {row.name:36s} {ms:9.2f} {first[0] / ms:8.2f}x {saved:10.1f} {first[1] / saved:6.1f}x"
+        mlp = mlp or (ms, saved, peak)
+        ref = ref or (ms if row.name.startswith("efficient-kan") else None)
+        vs_ref = f"{ref / ms:9.2f}x" if ref else f"{'-':>10s}"
+        line = (f"  {row.name:36s} {ms:9.2f} {ms / mlp[0]:6.2f}x {vs_ref} "
+                f"{saved:10.1f} {saved / mlp[1]:6.2f}x")
         if peak is not None:
-            line += f" {peak:9.1f} {first[2] / peak:6.1f}x"
+            line += f" {peak:9.1f} {peak / mlp[2]:6.2f}x"
         print(line)
 
 
@@ -231,9 +275,11 @@ def main() -> None:
     print(f"G={args.grid}, k={args.order}, batch {batch}, float32, {device.type} ({where}{load}), "
           f"torch {torch.__version__}")
     layer = Layer(w, args.grid, args.order).to(device)
-    report(f"one KAN layer {w}x{w}", rows_for(layer, c), device, args.steps)
+    rows = mlp_rows(MLP([w, w], mapped=layer).to(device), c) + rows_for(layer, c)
+    report(f"one layer {w}x{w} (ratios: x MLP against the MLP's autograd row)", rows, device, args.steps)
     net = Net([P, w, w, 1], args.grid, args.order).to(device)
-    report(f"KAN [{P}, {w}, {w}, 1], tanh between layers", rows_for(net, c), device, args.steps)
+    rows = mlp_rows(MLP([P, w, w, 1]).to(device), c) + rows_for(net, c)
+    report(f"net [{P}, {w}, {w}, 1], tanh between layers", rows, device, args.steps)
 
 
 if __name__ == "__main__":
