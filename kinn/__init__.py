@@ -5,18 +5,28 @@
     result.errors["rel_l2/u"], result.predict([[0.5, 0.5]])["u"]
     again = kinn.load(result.run_dir)
     table = kinn.compare("poisson2d", solvers=("mlp", "kan", "deepxde"), seeds=3, budget_steps=2000)
-"""
-from . import ops
-from .api import Result, load, solve
-from .compare import Comparison, compare
-from .conditions import Dirichlet, Initial, Neumann, OutputTransform
-from .errors import KinnError
-from .forms import StrongForm
-from .geometry import Disk, GeometryXTime, Interval, Polygon, Rectangle, TimeDomain, at
-from .problem import Problem
 
-__all__ = [
-    "solve", "load", "Result", "compare", "Comparison", "Problem", "StrongForm", "Dirichlet", "Neumann", "Initial",
-    "OutputTransform", "Interval", "Rectangle", "Disk", "Polygon", "TimeDomain", "GeometryXTime", "at", "ops", "KinnError",
-]
+The names below load on first use: `import kinn.kernels` or `import kinn.solvers.kan` needs only torch,
+not deepxde (whose import is slow and absent from bare GPU images).
+"""
+import importlib
+
+_WHERE = {
+    "solve": "api", "load": "api", "Result": "api", "compare": "comparison", "Comparison": "comparison",
+    "Problem": "problem", "StrongForm": "forms", "KinnError": "errors",
+    "Dirichlet": "conditions", "Neumann": "conditions", "Initial": "conditions", "OutputTransform": "conditions",
+    "Interval": "geometry", "Rectangle": "geometry", "Disk": "geometry", "Polygon": "geometry",
+    "TimeDomain": "geometry", "GeometryXTime": "geometry", "at": "geometry",
+}
+__all__ = [*_WHERE, "ops"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    if name == "ops":
+        return importlib.import_module(".ops", __name__)
+    raise AttributeError(f"module 'kinn' has no attribute '{name}'")

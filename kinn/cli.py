@@ -168,7 +168,7 @@ def _solve(a) -> None:
 
 
 def _compare(a) -> None:
-    from .compare import compare
+    from .comparison import compare
 
     solvers = [s.strip() for s in a.solvers.split(",")]
     models: dict = {}  # --set kan.grid=5 is the kan family's option; other keys are config entries

@@ -18,51 +18,24 @@ between layers. Rows, for each model:
 Prints the median step time over --steps rounds (rows interleaved, after one warm-up round), the bytes
 that autograd saves for the backward pass (distinct storages, by `saved_tensors_hooks`) and, on CUDA, the
 peak memory allocated during a step above what was allocated before it; ratios are against the first row.
-Runs without deepxde (a bare GPU machine): see `_import_kan`.
+Needs only torch (and triton for its rows): on a bare GPU machine, `pip install --no-deps --no-build-isolation -e .`.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import importlib.util
 import os
 import statistics
-import sys
 import time
-import types
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+from kinn import jets, kernels  # torch only: kinn loads deepxde lazily, for problems and solving
+from kinn.solvers import kan
+
 P = 2  # physical coordinates
-
-
-def _import_kan():
-    """kinn's KAN module and kernels, also where kinn is neither installed nor importable for want of deepxde.
-
-    kinn/__init__.py imports deepxde (through kinn.api), which a bare GPU machine lacks; the KAN layer and
-    its kernels need only torch, so kinn and kinn.solvers are then loaded as plain packages from this
-    checkout, without running their __init__.
-    """
-    if importlib.util.find_spec("kinn") is None:
-        sys.path.insert(0, str(ROOT))
-    try:
-        import kinn  # noqa: F401
-    except ModuleNotFoundError as missing:
-        if missing.name != "deepxde":
-            raise
-        for name, folder in (("kinn", "kinn"), ("kinn.solvers", "solvers")):
-            package = types.ModuleType(name)
-            package.__path__ = [str(ROOT / folder)]
-            sys.modules[name] = package
-    return importlib.import_module("kinn.solvers.kan"), importlib.import_module("kinn.kernels")
-
-
-kan, kernels = _import_kan()
-jets = importlib.import_module("kinn.jets")
 
 
 @dataclass

@@ -11,12 +11,7 @@ G, LO, HI = 7, -1.3, 0.9  # an asymmetric range, so that no symmetry hides an of
 H = (HI - LO) / G
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")  # conftest.py
 
 
 def everywhere(order: int) -> torch.Tensor:

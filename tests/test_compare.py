@@ -11,7 +11,7 @@ import torch
 import kinn
 from kinn import Dirichlet, Interval, KinnError, Neumann, Problem, StrongForm, at, deepxde_adapter, ops
 from kinn.cli import main
-from kinn.compare import _count, _sizes
+from kinn.comparison import _count, _sizes
 
 SMALL = {"n_interior": 100, "n_boundary": 40, "n_eval": 200}
 SOLVERS = ("mlp", "kan", "deepxde")

@@ -10,12 +10,7 @@ from kinn.kernels import use_reference
 from kinn.solvers.kan import KAN, KANFamily, KANLinear, extend_grid, update_grid
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")  # conftest.py
 
 
 @contextlib.contextmanager

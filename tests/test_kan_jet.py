@@ -10,28 +10,15 @@ functions (`test_triton_*`), which see the variable and take the CPU.
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
 import torch
 
+from kinn.kernels import set_backend, uniform_knots, use_reference
+from kinn.solvers.kan import KANLinear, update_grid
+
 ROOT = Path(__file__).resolve().parents[1]
-try:
-    import kinn  # noqa: F401
-except ModuleNotFoundError as missing:
-    # A bare GPU machine has no deepxde, which kinn/__init__.py imports through its API; the KAN layer and
-    # its kernels need only torch, so load kinn and kinn.solvers as plain packages without their __init__.
-    if missing.name != "deepxde":
-        raise
-    for name, folder in (("kinn", "kinn"), ("kinn.solvers", "solvers")):
-        package = types.ModuleType(name)
-        package.__path__ = [str(ROOT / folder)]
-        sys.modules[name] = package
-
-from kinn.kernels import set_backend, uniform_knots, use_reference  # noqa: E402
-from kinn.solvers.kan import KANLinear, update_grid  # noqa: E402
-
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 CUDA = torch.cuda.is_available()
 LO, HI, GRID = -1.25, 0.75, 4  # h = 0.5: knots, and every point computed from them, are exact in binary
@@ -40,12 +27,7 @@ BSPLINES = [dict(order=k) for k in (2, 3, 4, 5)]
 LAYERS = [*BSPLINES, dict(order=3, base=None), dict(basis="chebyshev", order=4)]
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")  # conftest.py
 
 
 @pytest.fixture(autouse=True)
