@@ -22,7 +22,7 @@ burgers1d = Problem(
     domain=GeometryXTime(Interval(-1, 1), TimeDomain(0, 1)),
     strong=StrongForm(residual, bcs=[Dirichlet(0.0), Initial(lambda x: -torch.sin(pi * x[:, :1]))]),
     reference="burgers1d.h5",
-    defaults={"train": {"steps": 5000, "lbfgs": 3000, "eval_every": 1000},
+    defaults={"train": {"steps": 2000, "lbfgs": 3000, "eval_every": 1000},
               "points": {"n_interior": 8000, "n_boundary": 400, "n_initial": 800},
               "model": {"mlp": {"widths": [32, 32, 32, 32, 32, 32]}}},
 )
