@@ -7,7 +7,9 @@ Everything a family or form needs from the loop arrives through them or through 
 from __future__ import annotations
 
 import math
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -62,6 +64,19 @@ def _finite(loss: float, terms: dict, step: int, where: str) -> None:
                         "use dtype float64, or check the problem's data; the last checkpoint holds the last good state")
 
 
+def _sigterm_as_interrupt() -> Callable[[], None]:
+    """Let SIGTERM (a scheduler's kill) stop training like Ctrl-C, so the last state is still written.
+    Returns the function that restores the previous handler; signals can only be set from the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
 def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callable[[], dict],
         cfg: TrainConfig, *, weights: dict | None = None, resample: Callable | None = None,
         hooks: dict | None = None, hook_points: Callable | None = None,
@@ -101,6 +116,7 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
 
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
+    stop_on_sigterm = _sigterm_as_interrupt()
     sched = _schedule(opt, cfg)
     bar = tqdm(total=cfg.steps + cfg.lbfgs, disable=None if cfg.progress else True, file=sys.stderr,
                dynamic_ncols=True, leave=False)
@@ -152,8 +168,9 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
         if not hist.stop_reason:
             hist.stop_reason = "step budget used"
     except KeyboardInterrupt:
-        hist.stop_reason = "interrupted (Ctrl-C)"
+        hist.stop_reason = "interrupted (Ctrl-C or SIGTERM)"
     finally:
+        stop_on_sigterm()
         bar.close()
         hist.train_time = time.perf_counter() - t_start - t_eval
     if checkpoint is not None:

@@ -86,7 +86,27 @@ def test_ctrl_c_keeps_the_last_state():
 
     interrupting.n = 0
     h = fit(model, interrupting, evaluate, cfg(steps=50), checkpoint=lambda step, opt: saved.append(step))
-    assert h.stop_reason == "interrupted (Ctrl-C)" and h.adam_steps == 7 and saved == [7]
+    assert h.stop_reason == "interrupted (Ctrl-C or SIGTERM)" and h.adam_steps == 7 and saved == [7]
+
+
+def test_sigterm_stops_like_ctrl_c_and_the_handler_is_restored():
+    import os
+    import signal
+
+    model, terms, evaluate = toy()
+    before = signal.getsignal(signal.SIGTERM)
+    saved = []
+
+    def killed():
+        if killed.n == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+        killed.n += 1
+        return terms()
+
+    killed.n = 0
+    h = fit(model, killed, evaluate, cfg(steps=50), checkpoint=lambda step, opt: saved.append(step))
+    assert h.stop_reason == "interrupted (Ctrl-C or SIGTERM)" and saved == [h.adam_steps] and h.adam_steps < 50
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_non_finite_loss_is_an_error():
