@@ -160,8 +160,8 @@ def eval_set(problem: Problem, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
         return x, problem.reference_values(x)
 
 
-def solve(problem: str | Problem, solver: str | None = None, form: str | None = None, *, config=None,
-          write: bool = True, **overrides) -> Result:
+def solve(problem: str | Problem | None = None, solver: str | None = None, form: str | None = None, *,
+          config=None, write: bool = True, resume=None, **overrides) -> Result:
     """Solve a problem with a solver family; return the `Result`.
 
     problem:   a registered name ("poisson2d") or your own `Problem`.
@@ -171,9 +171,18 @@ def solve(problem: str | Problem, solver: str | None = None, form: str | None = 
     overrides: any train or points setting by name (steps=2000, lbfgs=500, dtype="float64", seed=1,
                n_interior=4000), or train={...}, points={...}, model={...}; out=, name= for the run dir.
     write:     write the run directory (config, history, fields, figures, checkpoint).
+    resume:    a run directory to continue from its last checkpoint, with its own config.toml; on the
+               same device and dtype the Adam stage continues exactly as if never stopped.
     """
-    problem = registry.get_problem(problem) if isinstance(problem, str) else problem
-    cfg = resolve_config(problem, solver, form, config, **overrides)
+    start = None
+    if resume is not None:
+        cfg, start = _resumable(Path(resume), solver, form, config, overrides)
+        problem = registry.get_problem(problem or cfg.problem) if not isinstance(problem, Problem) else problem
+    else:
+        if problem is None:
+            raise KinnError("name a problem to solve, or give resume=RUN_DIR")
+        problem = registry.get_problem(problem) if isinstance(problem, str) else problem
+        cfg = resolve_config(problem, solver, form, config, **overrides)
     family = registry.get_family(cfg.solver)
     form_obj = problem.form(cfg.form)
     tc = cfg.train
@@ -191,6 +200,9 @@ def solve(problem: str | Problem, solver: str | None = None, form: str | None = 
         draws[0] += 1
         return {k: torch.as_tensor(v, dtype=dtype, device=device) for k, v in raw.items()}
 
+    if start is not None:
+        model.load_state_dict(start["model"])
+        draws[0] = start["draws"] - 1  # redraw the point set the run was training on
     points = sample()
 
     def resample():
@@ -199,19 +211,21 @@ def solve(problem: str | Problem, solver: str | None = None, form: str | None = 
     def score():
         return evaluate.errors(evaluate.predict(model, x_eval, dtype, device), y_eval, problem.fields)
 
-    run_dir = run_dir_for(cfg) if write else None
-    if run_dir is not None:
+    run_dir = Path(resume) if resume is not None else run_dir_for(cfg) if write else None
+    if run_dir is not None and resume is None:
         io.write_text(run_dir / "config.toml", to_toml(cfg))
 
-    def checkpoint(step, optimizer):
+    def checkpoint(trainer_state):
         if run_dir is not None:
-            io.save_checkpoint(run_dir / "model.pt", model, optimizer, step)
+            io.save_checkpoint(run_dir / "model.pt", {"model": model.state_dict(), "trainer": trainer_state,
+                                                      "draws": draws[0]})
 
     t0 = time.perf_counter()
     weights = term_weights(form_obj, tc)
     history = fit(model, lambda: form_obj.loss(model, problem, points), score, tc, weights=weights,
                   resample=resample, hooks=family.hooks(model.net, family.config(cfg.model)),
-                  hook_points=lambda: model.scale(points["pde"]).detach(), checkpoint=checkpoint)
+                  hook_points=lambda: model.scale(points["pde"]).detach(), checkpoint=checkpoint,
+                  resume=start["trainer"] if start is not None else None)
     wall = time.perf_counter() - t0
 
     pred = evaluate.predict(model, x_eval, dtype, device)
@@ -222,6 +236,21 @@ def solve(problem: str | Problem, solver: str | None = None, form: str | None = 
     if run_dir is not None:
         write_run(result, x_eval, pred, y_eval)
     return result
+
+
+def _resumable(run_dir: Path, solver, form, config, overrides) -> tuple[RunConfig, dict]:
+    """The config and last checkpoint of a run directory to resume; nothing else may be changed."""
+    if solver or form or config or any(v is not None for k, v in overrides.items() if k != "progress"):
+        raise KinnError("resume continues a run with its own config.toml; give no other settings")
+    if not (run_dir / "config.toml").exists():
+        raise KinnError(f"{run_dir} is not a kinn run directory (no config.toml)")
+    cfg = from_dict(RunConfig, read_toml(run_dir / "config.toml"))
+    if overrides.get("progress") is not None:
+        cfg.train.progress = overrides["progress"]
+    start = io.load_checkpoint(run_dir / "model.pt")
+    if "trainer" not in start:
+        raise KinnError(f"{run_dir / 'model.pt'} holds no trainer state to resume from")
+    return cfg, start
 
 
 def write_run(result: Result, x: np.ndarray, pred: np.ndarray, ref: np.ndarray) -> None:

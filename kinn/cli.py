@@ -3,6 +3,7 @@
     kinn list
     kinn solve NAME [--solver mlp] [--form strong] [--steps N] [--lbfgs N] [--lr LR] [--device D]
                     [--dtype float32|float64] [--seed S] [--out DIR] [--config FILE] [--set KEY=VALUE] [--json]
+    kinn solve --resume RUN_DIR [--json]
     kinn compare NAME [--solvers mlp,kan,deepxde] [--form F] [--seeds N] [--budget-steps N | --budget-seconds S]
                       [--lbfgs N] [--match params|width|none] [--params N] [--lr LR] [--device D] [--dtype D]
                       [--out DIR] [--config FILE] [--set KEY=VALUE | FAMILY.OPTION=VALUE] [--json]
@@ -64,7 +65,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("list", help="problems with their forms, and the solver families with their options")
     s = sub.add_parser("solve", help="solve a problem and write a run directory")
-    s.add_argument("problem", help="a problem name (see `kinn list`)")
+    s.add_argument("problem", nargs="?", help="a problem name (see `kinn list`)")
+    s.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last checkpoint")
     s.add_argument("--solver", help="solver family (default mlp)")
     s.add_argument("--form", choices=("strong", "energy", "inverse"), help="default: the problem's first form")
     s.add_argument("--steps", type=_count, help="Adam steps")
@@ -160,8 +162,11 @@ def _solve(a) -> None:
     from .api import solve
 
     config = _config(a.config, a.settings)
-    result = solve(a.problem, a.solver, a.form, config=config, steps=a.steps, lbfgs=a.lbfgs, lr=a.lr,
-                   device=a.device, dtype=a.dtype, seed=a.seed, out=a.out, derivatives=a.derivatives,
+    if not a.problem and not a.resume:
+        raise KinnError("name a problem to solve (see `kinn list`), or --resume RUN_DIR")
+    result = solve(a.problem, a.solver, a.form, config=config or None, resume=a.resume, steps=a.steps,
+                   lbfgs=a.lbfgs, lr=a.lr, device=a.device, dtype=a.dtype, seed=a.seed, out=a.out,
+                   derivatives=a.derivatives,
                    progress=False if a.json else None)
     s = result.summary()
     print(json.dumps(s)) if a.json else _print_summary(s)

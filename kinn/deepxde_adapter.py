@@ -312,6 +312,7 @@ def solve(problem: str | Problem, form: str | None = None, *, config=None, write
     points = {k: torch.as_tensor(v, dtype=dtype, device=device) for k, v in sets.items()}
     result = Result(problem, family, cfg, model, history, errors, residual, run_dir, wall, points, x_eval)
     if run_dir is not None:
-        io.save_checkpoint(run_dir / "model.pt", model, dmodel.opt, history.steps)
+        io.save_checkpoint(run_dir / "model.pt", {"model": model.state_dict(), "step": history.steps,
+                                                  "optimizer": dmodel.opt.state_dict()})
         write_run(result, x_eval, pred, y_eval)
     return result

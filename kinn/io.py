@@ -5,7 +5,7 @@
     history.json   one row per logged step: loss terms, learning rate, held-out errors, wall time
     fields.h5      evaluation points, predicted, reference and error fields
     fields.vtu     the same for ParaView (a point cloud of vertex cells)
-    model.pt       checkpoint: network state, optimiser state, step
+    model.pt       checkpoint: network, optimiser and scheduler state, step, history, point-set draw
     figures/       fields.png (prediction, reference, error) and history.png (loss and error curves)
 """
 from __future__ import annotations
@@ -53,9 +53,8 @@ def read_json(path: Path):
         raise KinnError(f"{path} is not valid JSON: {e}") from None
 
 
-def save_checkpoint(path: Path, model: torch.nn.Module, optimizer=None, step: int = 0) -> None:
-    state = {"model": model.state_dict(), "step": step,
-             "optimizer": optimizer.state_dict() if optimizer is not None else None}
+def save_checkpoint(path: Path, state: dict) -> None:
+    """{"model": state dict, ...} to `path`, atomically."""
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 

@@ -80,16 +80,24 @@ def _sigterm_as_interrupt() -> Callable[[], None]:
 def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callable[[], dict],
         cfg: TrainConfig, *, weights: dict | None = None, resample: Callable | None = None,
         hooks: dict | None = None, hook_points: Callable | None = None,
-        checkpoint: Callable | None = None) -> History:
+        checkpoint: Callable | None = None, resume: dict | None = None) -> History:
     """Train `model`'s parameters on the weighted sum of `loss_terms()`; return the history.
 
     evaluate():    {"rel_l2/u": ..., ...} held-out errors; called every `cfg.eval_every` steps and at the end.
     resample():    draws new training points; called every `cfg.resample_every` Adam steps.
     hooks:         {name: hook(step, hook_points()) -> bool}, called before every Adam step.
-    checkpoint(step, optimizer): called every `cfg.checkpoint_every` steps, at the end and on Ctrl-C.
+    checkpoint(state):  called with the trainer's state (see `state` below) every `cfg.checkpoint_every`
+                   Adam steps, at the end, and on Ctrl-C or SIGTERM.
+    resume:        such a state: continue from it. With the model's parameters restored by the caller,
+                   the Adam stage continues exactly as the uninterrupted run would have; a run stopped
+                   during L-BFGS restarts L-BFGS (fresh curvature history) for the iterations it had left.
     """
     weights = weights or {}
-    hist, t_start, t_eval = History(), time.perf_counter(), 0.0
+    resume = resume or {}
+    hist, t_eval = History(), 0.0
+    t_start = time.perf_counter() - resume.get("train_time", 0.0)  # time already spent counts
+    hist.rows = list(resume.get("rows", []))
+    hist.adam_steps, hist.lbfgs_iters = resume.get("adam_steps", 0), resume.get("lbfgs_iters", 0)
 
     def total(terms):
         return sum(weight(k, weights) * v for k, v in terms.items())
@@ -116,13 +124,23 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
 
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
-    stop_on_sigterm = _sigterm_as_interrupt()
     sched = _schedule(opt, cfg)
+    if "optimizer" in resume:
+        opt.load_state_dict(resume["optimizer"])
+        sched.load_state_dict(resume["scheduler"])
+
+    def state():
+        return {"adam_steps": hist.adam_steps, "lbfgs_iters": hist.lbfgs_iters, "rows": hist.rows,
+                "train_time": time.perf_counter() - t_start - t_eval, "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict()}
+
+    stop_on_sigterm = _sigterm_as_interrupt()
     bar = tqdm(total=cfg.steps + cfg.lbfgs, disable=None if cfg.progress else True, file=sys.stderr,
                dynamic_ncols=True, leave=False)
     try:
         # ---- stage 1: Adam -------------------------------------------------------------------------
-        for step in range(cfg.steps):
+        bar.update(hist.steps)
+        for step in range(hist.adam_steps, cfg.steps):
             if resample is not None and cfg.resample_every and step and step % cfg.resample_every == 0:
                 resample()
             if hooks:
@@ -155,14 +173,14 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
                     hist.stop_reason = f"target error {cfg.target_error:g} reached"
                     break
             if checkpoint is not None and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
-                checkpoint(step + 1, opt)
+                checkpoint(state())
             bar.update()
             if out_of_time():
                 hist.stop_reason = f"time limit {cfg.time_limit:g} s reached"
                 break
 
         # ---- stage 2: L-BFGS on the last point set, in chunks so progress is logged --------------
-        if cfg.lbfgs and not hist.stop_reason:
+        if cfg.lbfgs > hist.lbfgs_iters and not hist.stop_reason:
             hist.stop_reason = _lbfgs(model, params, loss_terms, total, cfg, hist, record, run_eval, reached,
                                       out_of_time, bar)
         if not hist.stop_reason:
@@ -174,7 +192,7 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
         bar.close()
         hist.train_time = time.perf_counter() - t_start - t_eval
     if checkpoint is not None:
-        checkpoint(hist.steps, opt)
+        checkpoint(state())
     return hist
 
 
@@ -193,7 +211,7 @@ def _lbfgs(model, params, loss_terms, total, cfg, hist, record, run_eval, reache
         latest["terms"] = terms
         return loss
 
-    done, evals, budget = 0, 0, cfg.lbfgs * 5 // 4  # torch's own default: max_eval = 1.25 max_iter
+    done, evals, budget = hist.lbfgs_iters, 0, (cfg.lbfgs - hist.lbfgs_iters) * 5 // 4  # torch's max_eval rule
     while done < cfg.lbfgs:
         n = min(chunk, cfg.lbfgs - done)
         opt.param_groups[0]["max_iter"], opt.param_groups[0]["max_eval"] = n, max(budget - evals, 1)

@@ -26,6 +26,7 @@ def run(capsys, *argv):
     (["solve", "poisson2d", "--set", "train.stepz=3"], "unknown key(s) train.stepz; allowed in [train]: "),
     (["solve", "poisson2d", "--set", "model.widths=[0]"], "model.widths must be a non-empty list of positive integers"),
     (["solve", "poisson2d", "--solver", "kan", "--set", "model.order=1"], "use order >= 2"),
+    (["solve"], "name a problem to solve (see `kinn list`), or --resume RUN_DIR"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ])
 def test_bad_input_gives_one_line(capsys, argv, message):

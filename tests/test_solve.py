@@ -115,3 +115,36 @@ def test_non_finite_loss_stops_with_a_clear_message():
                    strong=StrongForm(lambda u, x: u * float("nan"), bcs=[]), exact=exact)
     with pytest.raises(KinnError, match="non-finite loss at Adam step 0"):
         kinn.solve(prob, write=False, **dict(FAST, steps=5))
+
+
+def test_resume_continues_exactly_where_the_run_stopped(tmp_path, monkeypatch):
+    from kinn.forms import StrongForm
+
+    kw = dict(FAST, steps=40, eval_every=10, log_every=5, resample_every=7, schedule="cosine",
+              model={"widths": [8, 8]}, out=str(tmp_path))
+    full = kinn.solve("poisson2d", name="full", **kw)
+
+    real, calls = StrongForm.loss, [0]
+
+    def stopped_at_step_23(self, *args):  # Ctrl-C during step 23
+        calls[0] += 1
+        if calls[0] == 24:
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    monkeypatch.setattr(StrongForm, "loss", stopped_at_step_23)
+    part = kinn.solve("poisson2d", name="part", **kw)
+    assert part.history.adam_steps == 23 and part.history.stop_reason.startswith("interrupted")
+    monkeypatch.undo()
+
+    resumed = kinn.solve(resume=tmp_path / "part", progress=False)
+    def trace(rows):
+        return [(r["step"], r["loss"], r.get("rel_l2/u")) for r in rows]
+
+    assert trace(resumed.history.rows) == trace(full.history.rows)
+    assert resumed.errors == full.errors and resumed.history.adam_steps == 40
+    assert kinn.load(tmp_path / "part").errors == full.errors
+    with pytest.raises(KinnError, match="give no other settings"):
+        kinn.solve(resume=tmp_path / "part", steps=5)
+    with pytest.raises(KinnError, match="not a kinn run directory"):
+        kinn.solve(resume=tmp_path / "nothing")

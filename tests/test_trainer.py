@@ -85,7 +85,7 @@ def test_ctrl_c_keeps_the_last_state():
         return terms()
 
     interrupting.n = 0
-    h = fit(model, interrupting, evaluate, cfg(steps=50), checkpoint=lambda step, opt: saved.append(step))
+    h = fit(model, interrupting, evaluate, cfg(steps=50), checkpoint=lambda state: saved.append(state["adam_steps"]))
     assert h.stop_reason == "interrupted (Ctrl-C or SIGTERM)" and h.adam_steps == 7 and saved == [7]
 
 
@@ -104,7 +104,7 @@ def test_sigterm_stops_like_ctrl_c_and_the_handler_is_restored():
         return terms()
 
     killed.n = 0
-    h = fit(model, killed, evaluate, cfg(steps=50), checkpoint=lambda step, opt: saved.append(step))
+    h = fit(model, killed, evaluate, cfg(steps=50), checkpoint=lambda state: saved.append(state["adam_steps"]))
     assert h.stop_reason == "interrupted (Ctrl-C or SIGTERM)" and saved == [h.adam_steps] and h.adam_steps < 50
     assert signal.getsignal(signal.SIGTERM) is before
 
