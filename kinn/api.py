@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import evaluate, geometry, io, plots, registry
+from . import distributed, evaluate, geometry, io, plots, registry
 from .config import PointsConfig, RunConfig, TrainConfig, from_dict, merge, read_toml, to_toml
 from .errors import KinnError
 from .family import Family
@@ -186,9 +186,11 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
     family = registry.get_family(cfg.solver)
     form_obj = problem.form(cfg.form)
     tc = cfg.train
-    device, dtype = resolve_device(tc.device), getattr(torch, tc.dtype)
+    device, dtype = distributed.local_device(resolve_device(tc.device)), getattr(torch, tc.dtype)
+    group = distributed.setup(tc.dist_timeout, device)  # a group of one unless launched by torchrun
+    write = write and group.main
 
-    torch.manual_seed(tc.seed)
+    torch.manual_seed(tc.seed)  # the same initial parameters on every rank
     model = build_model(problem, family, cfg, device, dtype)
     x_eval, y_eval = eval_set(problem, cfg)
 
@@ -196,7 +198,7 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
 
     def sample():
         with geometry.numpy_seed(seed_stream(tc.seed, "train", draws[0])):
-            raw = form_obj.sample(problem, cfg.points)
+            raw = group.shard(form_obj.sample(problem, cfg.points))
         draws[0] += 1
         return {k: torch.as_tensor(v, dtype=dtype, device=device) for k, v in raw.items()}
 
@@ -211,7 +213,7 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
     def score():
         return evaluate.errors(evaluate.predict(model, x_eval, dtype, device), y_eval, problem.fields)
 
-    run_dir = Path(resume) if resume is not None else run_dir_for(cfg) if write else None
+    run_dir = (Path(resume) if resume is not None else run_dir_for(cfg)) if write else None
     if run_dir is not None and resume is None:
         io.write_text(run_dir / "config.toml", to_toml(cfg))
 
@@ -225,7 +227,7 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
     history = fit(model, lambda: form_obj.loss(model, problem, points), score, tc, weights=weights,
                   resample=resample, hooks=family.hooks(model.net, family.config(cfg.model)),
                   hook_points=lambda: model.scale(points["pde"]).detach(), checkpoint=checkpoint,
-                  resume=start["trainer"] if start is not None else None)
+                  resume=start["trainer"] if start is not None else None, group=group)
     wall = time.perf_counter() - t0
 
     pred = evaluate.predict(model, x_eval, dtype, device)

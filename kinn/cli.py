@@ -168,6 +168,8 @@ def _solve(a) -> None:
                    lbfgs=a.lbfgs, lr=a.lr, device=a.device, dtype=a.dtype, seed=a.seed, out=a.out,
                    derivatives=a.derivatives,
                    progress=False if a.json else None)
+    if result.run_dir is None:  # a rank other than 0 of a torchrun run: rank 0 reports
+        return
     s = result.summary()
     print(json.dumps(s)) if a.json else _print_summary(s)
 

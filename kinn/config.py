@@ -56,12 +56,15 @@ class TrainConfig:
     checkpoint_every: int = 0         # write a checkpoint every N steps (0: only at the end)
     weights: dict = field(default_factory=dict)  # loss-term weights by term name or prefix ("bc": 10)
     progress: bool = True             # show a progress bar on a terminal
+    dist_timeout: float = 600.0       # torchrun runs: seconds a rank waits for the others before failing
 
     def __post_init__(self):
         for name in ("steps", "lbfgs", "resample_every", "eval_every", "log_every", "checkpoint_every", "step_size"):
             _nonneg(name, getattr(self, name))
         if self.time_limit < 0 or self.target_error < 0:
             raise KinnError("train.time_limit and train.target_error must be >= 0")
+        if not self.dist_timeout > 0:
+            raise KinnError(f"train.dist_timeout must be > 0 seconds, got {self.dist_timeout}")
         for name in ("lr", "lbfgs_lr", "gamma"):
             if not getattr(self, name) > 0:
                 raise KinnError(f"train.{name} must be > 0, got {getattr(self, name)}")

@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import TrainConfig
+from .distributed import Group
 from .errors import KinnError
 
 
@@ -80,7 +81,7 @@ def _sigterm_as_interrupt() -> Callable[[], None]:
 def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callable[[], dict],
         cfg: TrainConfig, *, weights: dict | None = None, resample: Callable | None = None,
         hooks: dict | None = None, hook_points: Callable | None = None,
-        checkpoint: Callable | None = None, resume: dict | None = None) -> History:
+        checkpoint: Callable | None = None, resume: dict | None = None, group: Group | None = None) -> History:
     """Train `model`'s parameters on the weighted sum of `loss_terms()`; return the history.
 
     evaluate():    {"rel_l2/u": ..., ...} held-out errors; called every `cfg.eval_every` steps and at the end.
@@ -91,7 +92,10 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
     resume:        such a state: continue from it. With the model's parameters restored by the caller,
                    the Adam stage continues exactly as the uninterrupted run would have; a run stopped
                    during L-BFGS restarts L-BFGS (fresh curvature history) for the iterations it had left.
+    group:         a `kinn.distributed.Group` in a torchrun run: gradients and losses are averaged over
+                   its ranks after every backward pass, and rank 0's parameters win after a hook.
     """
+    group = group or Group()
     weights = weights or {}
     resume = resume or {}
     hist, t_eval = History(), 0.0
@@ -134,8 +138,12 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
                 "train_time": time.perf_counter() - t_start - t_eval, "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict()}
 
+    def backward(loss):  # the gradients (averaged over the ranks of a distributed run) and the mean loss
+        loss.backward()
+        return group.average(loss, params)
+
     stop_on_sigterm = _sigterm_as_interrupt()
-    bar = tqdm(total=cfg.steps + cfg.lbfgs, disable=None if cfg.progress else True, file=sys.stderr,
+    bar = tqdm(total=cfg.steps + cfg.lbfgs, disable=None if cfg.progress and group.main else True, file=sys.stderr,
                dynamic_ncols=True, leave=False)
     try:
         # ---- stage 1: Adam -------------------------------------------------------------------------
@@ -148,15 +156,15 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
                 changed = [h(step, x) for h in hooks.values()]  # call every hook, not just the first
                 if any(changed):  # new parameters: the optimiser's state no longer matches them
                     params = [p for p in model.parameters() if p.requires_grad]
+                    group.broadcast(params)  # each rank refitted on its own points: keep rank 0's
                     lr = opt.param_groups[0]["lr"]
                     opt = torch.optim.Adam(params, lr=lr)
                     sched = _schedule(opt, cfg)
-                    for group in opt.param_groups:
-                        group["lr"] = lr
+                    for param_group in opt.param_groups:
+                        param_group["lr"] = lr
             opt.zero_grad(set_to_none=True)
             terms = loss_terms()
-            loss = total(terms)
-            loss.backward()
+            loss = backward(total(terms))
             lr = opt.param_groups[0]["lr"]  # the rate this step uses
             opt.step()
             sched.step()
@@ -181,7 +189,7 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
 
         # ---- stage 2: L-BFGS on the last point set, in chunks so progress is logged --------------
         if cfg.lbfgs > hist.lbfgs_iters and not hist.stop_reason:
-            hist.stop_reason = _lbfgs(model, params, loss_terms, total, cfg, hist, record, run_eval, reached,
+            hist.stop_reason = _lbfgs(params, loss_terms, total, backward, cfg, hist, record, run_eval, reached,
                                       out_of_time, bar)
         if not hist.stop_reason:
             hist.stop_reason = "step budget used"
@@ -196,7 +204,7 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
     return hist
 
 
-def _lbfgs(model, params, loss_terms, total, cfg, hist, record, run_eval, reached, out_of_time, bar) -> str:
+def _lbfgs(params, loss_terms, total, backward, cfg, hist, record, run_eval, reached, out_of_time, bar) -> str:
     chunk = max(1, min(cfg.log_every or cfg.lbfgs, cfg.lbfgs))
     opt = torch.optim.LBFGS(params, lr=cfg.lbfgs_lr, max_iter=chunk, history_size=cfg.lbfgs_history,
                             tolerance_grad=cfg.lbfgs_tolerance_grad, tolerance_change=cfg.lbfgs_tolerance_change,
@@ -206,10 +214,8 @@ def _lbfgs(model, params, loss_terms, total, cfg, hist, record, run_eval, reache
     def closure():
         opt.zero_grad(set_to_none=True)
         terms = loss_terms()
-        loss = total(terms)
-        loss.backward()
         latest["terms"] = terms
-        return loss
+        return backward(total(terms))
 
     done, evals, budget = hist.lbfgs_iters, 0, (cfg.lbfgs - hist.lbfgs_iters) * 5 // 4  # torch's max_eval rule
     while done < cfg.lbfgs:
