@@ -205,6 +205,8 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
     if start is not None:
         model.load_state_dict(start["model"])
         draws[0] = start["draws"] - 1  # redraw the point set the run was training on
+        torch.set_rng_state(start["rng"]["torch"])
+        np.random.set_state(start["rng"]["numpy"])
     points = sample()
 
     def resample():
@@ -220,7 +222,8 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
     def checkpoint(trainer_state):
         if run_dir is not None:
             io.save_checkpoint(run_dir / "model.pt", {"model": model.state_dict(), "trainer": trainer_state,
-                                                      "draws": draws[0]})
+                                                      "draws": draws[0], "rng": {"torch": torch.get_rng_state(),
+                                                                                 "numpy": np.random.get_state()}})
 
     t0 = time.perf_counter()
     weights = term_weights(form_obj, tc)

@@ -57,6 +57,7 @@ class TrainConfig:
     weights: dict = field(default_factory=dict)  # loss-term weights by term name or prefix ("bc": 10)
     progress: bool = True             # show a progress bar on a terminal
     dist_timeout: float = 600.0       # torchrun runs: seconds a rank waits for the others before failing
+    on_nonfinite: str = "stop"        # stop | rollback (to the last finite log step, halving the rate; Adam only)
 
     def __post_init__(self):
         for name in ("steps", "lbfgs", "resample_every", "eval_every", "log_every", "checkpoint_every", "step_size"):
@@ -70,6 +71,7 @@ class TrainConfig:
                 raise KinnError(f"train.{name} must be > 0, got {getattr(self, name)}")
         _choice("train.schedule", self.schedule, SCHEDULES)
         _choice("train.dtype", self.dtype, DTYPES)
+        _choice("train.on_nonfinite", self.on_nonfinite, ("stop", "rollback"))
         if self.lbfgs_history < 1:
             raise KinnError(f"train.lbfgs_history must be >= 1, got {self.lbfgs_history}")
         for k, w in self.weights.items():

@@ -6,6 +6,7 @@ Everything a family or form needs from the loop arrives through them or through 
 """
 from __future__ import annotations
 
+import copy
 import math
 import signal
 import sys
@@ -31,6 +32,7 @@ class History:
     adam_steps: int = 0
     lbfgs_iters: int = 0
     train_time: float = 0.0           # wall time spent optimising, evaluation excluded
+    rollbacks: int = 0                # non-finite losses recovered from (train.on_nonfinite = "rollback")
 
     @property
     def steps(self) -> int:
@@ -61,8 +63,9 @@ def _schedule(opt, cfg: TrainConfig):
 def _finite(loss: float, terms: dict, step: int, where: str) -> None:
     if not math.isfinite(loss):
         bad = ", ".join(f"{k}={v:.3g}" for k, v in terms.items())
-        raise KinnError(f"non-finite loss at {where} step {step} ({bad}); lower the learning rate, "
-                        "use dtype float64, or check the problem's data; the last checkpoint holds the last good state")
+        raise KinnError(f"non-finite loss at {where} step {step} ({bad}); lower the learning rate, use dtype "
+                        "float64, set train.on_nonfinite = \"rollback\", or check the problem's data; the last "
+                        "periodic checkpoint (train.checkpoint_every) holds the last good state")
 
 
 def _sigterm_as_interrupt() -> Callable[[], None]:
@@ -142,6 +145,7 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
         loss.backward()
         return group.average(loss, params)
 
+    good = None  # (parameters, optimiser state, step) at the last finite log step, for rollbacks
     stop_on_sigterm = _sigterm_as_interrupt()
     bar = tqdm(total=cfg.steps + cfg.lbfgs, disable=None if cfg.progress and group.main else True, file=sys.stderr,
                dynamic_ncols=True, leave=False)
@@ -173,7 +177,20 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
             eval_now = last or (cfg.eval_every and step % cfg.eval_every == 0)
             if eval_now or (cfg.log_every and step % cfg.log_every == 0):
                 value = float(loss.detach())  # a CPU-GPU sync: only at log and evaluation steps
+                if not math.isfinite(value) and cfg.on_nonfinite == "rollback" and good and hist.rollbacks < 5:
+                    # back to the last finite log step's parameters and optimiser state, at half the rate
+                    model.load_state_dict(good[0])
+                    opt.load_state_dict(good[1])
+                    sched.base_lrs = [lr / 2 for lr in sched.base_lrs]
+                    for param_group in opt.param_groups:
+                        param_group["lr"] /= 2
+                    hist.rollbacks += 1
+                    print(f"kinn: non-finite loss at step {step}: rolled back to step {good[2]}, learning rate "
+                          f"halved to {opt.param_groups[0]['lr']:.3g}", file=sys.stderr)
+                    continue
                 _finite(value, terms, step, "Adam")
+                if cfg.on_nonfinite == "rollback":
+                    good = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()), step)
                 errors = run_eval() if eval_now else {}
                 record(step, "adam", value, terms, lr, errors)
                 bar.set_postfix(_postfix(value, errors), refresh=False)
@@ -181,6 +198,7 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
                     hist.stop_reason = f"target error {cfg.target_error:g} reached"
                     break
             if checkpoint is not None and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
+                _finite(float(loss.detach()), terms, step, "Adam")  # never checkpoint a diverged state
                 checkpoint(state())
             bar.update()
             if out_of_time():

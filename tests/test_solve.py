@@ -148,3 +148,13 @@ def test_resume_continues_exactly_where_the_run_stopped(tmp_path, monkeypatch):
         kinn.solve(resume=tmp_path / "part", steps=5)
     with pytest.raises(KinnError, match="not a kinn run directory"):
         kinn.solve(resume=tmp_path / "nothing")
+
+
+def test_a_corrupted_checkpoint_is_named(tmp_path):
+    kinn.solve("poisson2d", out=str(tmp_path), name="run", model={"widths": [4]}, **dict(FAST, steps=3))
+    ckpt = tmp_path / "run" / "model.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:100])  # truncated, as by a full disk
+    with pytest.raises(KinnError, match=r"checkpoint .*model.pt is unreadable"):
+        kinn.load(tmp_path / "run")
+    with pytest.raises(KinnError, match=r"checkpoint .*model.pt is unreadable"):
+        kinn.solve(resume=tmp_path / "run")

@@ -109,6 +109,22 @@ def test_sigterm_stops_like_ctrl_c_and_the_handler_is_restored():
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+def test_non_finite_loss_rolls_back_and_halves_the_rate_when_asked():
+    model, terms, evaluate = toy()
+
+    def blows_up_once():
+        blows_up_once.n += 1
+        t = terms()
+        return {"fit": t["fit"] * float("nan")} if blows_up_once.n == 13 else t
+
+    blows_up_once.n = 0
+    h = fit(model, blows_up_once, evaluate, cfg(steps=30, lr=1e-2, log_every=1, on_nonfinite="rollback"))
+    assert h.rollbacks == 1 and h.adam_steps == 30
+    assert [r["lr"] for r in h.rows][-1] == pytest.approx(5e-3)
+    assert all(math.isfinite(r["loss"]) for r in h.rows)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
 def test_non_finite_loss_is_an_error():
     model, terms, evaluate = toy()
     with pytest.raises(KinnError, match=r"non-finite loss at Adam step 0 \(fit=nan"):
