@@ -60,6 +60,14 @@ def _setting(text: str) -> tuple[list[str], object]:
     return key.split("."), parsed
 
 
+def _shared(p: argparse.ArgumentParser) -> None:
+    """The options `solve` and `compare` share, with the same meaning."""
+    p.add_argument("--form", choices=("strong", "energy", "inverse"), help="default: the problem's first form")
+    p.add_argument("--lr", type=float, help="Adam learning rate")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--dtype", choices=("float32", "float64"))
+
+
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="kinn", description="Physics-informed PDE solvers: KAN, FNO and MLP on a problem catalogue.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -68,12 +76,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("problem", nargs="?", help="a problem name (see `kinn list`)")
     s.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last checkpoint")
     s.add_argument("--solver", help="solver family (default mlp)")
-    s.add_argument("--form", choices=("strong", "energy", "inverse"), help="default: the problem's first form")
+    _shared(s)
     s.add_argument("--steps", type=_count, help="Adam steps")
     s.add_argument("--lbfgs", type=_count, help="L-BFGS iterations after Adam")
-    s.add_argument("--lr", type=float, help="Adam learning rate")
-    s.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    s.add_argument("--dtype", choices=("float32", "float64"))
     s.add_argument("--seed", type=_count)
     s.add_argument("--derivatives", choices=("auto", "jet", "autograd"),
                    help="how residuals get derivatives: forward jets or nested autograd (default auto)")
@@ -85,7 +90,7 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="solve a problem with several solver families under equal budgets")
     c.add_argument("problem", help="a problem name (see `kinn list`)")
     c.add_argument("--solvers", default="mlp,kan", help="comma-separated families; deepxde adds DeepXDE's own Model")
-    c.add_argument("--form", choices=("strong", "energy", "inverse"), help="default: the problem's first form")
+    _shared(c)
     c.add_argument("--seeds", type=_count, default=3, help="runs per family, seeds 0 .. N-1 (default 3)")
     budget = c.add_mutually_exclusive_group()
     budget.add_argument("--budget-steps", type=_count, help="Adam steps per run (default: the problem's)")
@@ -94,9 +99,6 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--match", choices=("params", "width", "none"), default="params",
                    help="size families to equal parameter counts (default), equal widths, or their own defaults")
     c.add_argument("--params", type=_count, help="the parameter count --match params aims at")
-    c.add_argument("--lr", type=float, help="Adam learning rate")
-    c.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    c.add_argument("--dtype", choices=("float32", "float64"))
     c.add_argument("--out", help="output folder (default runs/compare-NAME-TIME)")
     c.add_argument("--config", help="a TOML config file with [train] and [points] tables")
     c.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="KEY=VALUE",
