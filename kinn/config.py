@@ -88,6 +88,7 @@ class PointsConfig:
     n_initial: int = 400
     n_eval: int = 10000
     sampler: str = "pseudo"           # deepxde samplers: pseudo | LHS | Halton | Hammersley | Sobol
+    quadrature: str = "monte_carlo"   # energy form: monte_carlo | trapezoid | simpson | gauss (kinn.quadrature)
 
     def __post_init__(self):
         for name in ("n_interior", "n_boundary", "n_initial", "n_eval"):
@@ -95,6 +96,7 @@ class PointsConfig:
         if self.n_eval < 1:
             raise KinnError("points.n_eval must be >= 1")
         _choice("points.sampler", self.sampler, ("pseudo", "LHS", "Halton", "Hammersley", "Sobol"))
+        _choice("points.quadrature", self.quadrature, ("monte_carlo", "trapezoid", "simpson", "gauss"))
 
 
 @dataclass

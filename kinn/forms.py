@@ -1,4 +1,5 @@
-"""Forms turn (problem, model, points) into named loss terms. Today: `StrongForm` (collocation, PINN).
+"""Forms turn (problem, model, points) into named loss terms: `StrongForm` (collocation, PINN) and
+`EnergyForm` (a potential minimised by quadrature, the Deep Energy Method).
 
 A form owns three things: which point sets it trains on (`sample`), which hard constraints it imposes on
 the model's output (`transform`), and the loss terms (`loss`). Energy and inverse forms implement the
@@ -102,3 +103,44 @@ class StrongForm:
 
     def weights(self) -> dict[str, float]:
         return {name: c.weight for name, c in self.soft().items()}
+
+
+@dataclass(frozen=True)
+class EnergyForm:
+    """Deep Energy Method: minimise the potential Π(u) = ∫Ω ψ(u, x) dΩ by quadrature.
+
+    density: `density(u, x)` -> ψ at the quadrature points, (N,) or (N, 1), written with `kinn.ops`.
+    bcs:     essential conditions, imposed exactly: hard `Dirichlet(..., hard=True, distance=...)` or an
+             `OutputTransform`. A soft Dirichlet condition is refused: the energy principle does not
+             contain it. The quadrature rule is the config's `points.quadrature` with about
+             `points.n_interior` points (`kinn.quadrature`); Π can be negative.
+    """
+
+    density: Callable
+    bcs: Sequence = field(default_factory=tuple)
+    kind: ClassVar[str] = "energy"
+
+    def __post_init__(self):
+        for c in self.bcs:
+            if isinstance(c, Condition) and not getattr(c, "hard", False):
+                raise KinnError(f"the energy form imposes essential conditions exactly, so {c.describe()} must be "
+                                "hard: Dirichlet(..., hard=True, distance=d) or an OutputTransform")
+            if not isinstance(c, (Dirichlet, Initial, OutputTransform)):
+                raise KinnError(f"EnergyForm bcs must be hard Dirichlet conditions or OutputTransforms, "
+                                f"got {type(c).__name__}")
+
+    transform = StrongForm.transform
+
+    def sample(self, problem, points: PointsConfig) -> dict[str, np.ndarray]:
+        from .quadrature import domain_rule
+
+        rule = domain_rule(problem.domain, points.n_interior, points.quadrature)
+        return {"pde": rule.points, "pde/weight": rule.weights}
+
+    def loss(self, model, problem, pts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x = pts["pde"]
+        psi = columns(self.density(field_at(model, problem, x), x))  # (N, 1)
+        return {"energy": (pts["pde/weight"] * psi[:, 0]).sum()}
+
+    def weights(self) -> dict[str, float]:
+        return {}

@@ -1,0 +1,84 @@
+"""Quadrature rules: points and weights whose weighted sum integrates over a domain.
+
+    rule = quadrature.domain_rule(domain, n, "simpson")   # Rule(points (N, D), weights (N,))
+    integral = (rule.weights * f(rule.points)).sum()
+
+Boxes (intervals, rectangles, cuboids) take tensor products of 1-D rules with about n^(1/D) points per
+direction: "trapezoid" (composite, order 2), "simpson" (composite, order 4), "gauss" (Gauss–Legendre on
+the whole interval, exact for polynomials of degree 2m − 1) and "monte_carlo" (uniform random points,
+weights volume / N, error ~ N^(-1/2)). Other domains take Monte Carlo over their bounding box, keeping the
+points inside (weights bbox volume / N drawn). Triangle rules on meshes come with the mesh support.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import geometry
+from .errors import KinnError
+
+RULES = ("monte_carlo", "trapezoid", "simpson", "gauss")
+
+
+@dataclass(frozen=True)
+class Rule:
+    points: np.ndarray   # (N, D)
+    weights: np.ndarray  # (N,)
+
+
+def line(lo: float, hi: float, n: int, rule: str) -> Rule:
+    """A 1-D rule with n points on [lo, hi] (Simpson rounds n up to odd, every rule takes n >= 2)."""
+    n = max(int(n), 2)
+    if rule == "trapezoid":
+        x = np.linspace(lo, hi, n)
+        w = np.full(n, (hi - lo) / (n - 1))
+        w[[0, -1]] /= 2
+    elif rule == "simpson":
+        n += (n + 1) % 2
+        x = np.linspace(lo, hi, n)
+        w = np.ones(n)
+        w[1:-1:2], w[2:-1:2] = 4.0, 2.0
+        w *= (hi - lo) / (n - 1) / 3
+    elif rule == "gauss":
+        t, w = np.polynomial.legendre.leggauss(n)
+        x, w = lo + (t + 1) * (hi - lo) / 2, w * (hi - lo) / 2
+    elif rule == "monte_carlo":
+        x = lo + (hi - lo) * np.random.random_sample(n)
+        w = np.full(n, (hi - lo) / n)
+    else:
+        raise KinnError(f"unknown quadrature rule '{rule}'; valid: {', '.join(RULES)}")
+    return Rule(x.reshape(-1, 1), w)
+
+
+def box(lo, hi, n: int, rule: str) -> Rule:
+    """Tensor-product rule on the box [lo, hi] with about n points in all (n^(1/D) per direction)."""
+    lo, hi = np.atleast_1d(lo).astype(float), np.atleast_1d(hi).astype(float)
+    d = len(lo)
+    if rule == "monte_carlo":  # random in all directions at once, not a product of random lines
+        x = lo + (hi - lo) * np.random.random_sample((n, d))
+        return Rule(x, np.full(n, np.prod(hi - lo) / n))
+    per = max(int(round(n ** (1 / d))), 2)
+    lines = [line(a, b, per, rule) for a, b in zip(lo, hi)]
+    grids = np.meshgrid(*[r.points[:, 0] for r in lines], indexing="ij")
+    weights = np.meshgrid(*[r.weights for r in lines], indexing="ij")
+    return Rule(np.stack([g.ravel() for g in grids], 1), np.prod([w.ravel() for w in weights], 0))
+
+
+def is_box(domain) -> bool:
+    return isinstance(geometry.space(domain), (geometry.Interval, geometry.Rectangle, geometry.Hypercube))
+
+
+def domain_rule(domain, n: int, rule: str) -> Rule:
+    """A rule over the domain; tensor rules need a box, anything else takes Monte Carlo."""
+    if rule not in RULES:
+        raise KinnError(f"unknown quadrature rule '{rule}'; valid: {', '.join(RULES)}")
+    lo, hi = geometry.bbox(domain)
+    if is_box(domain):
+        return box(lo, hi, n, rule)
+    if rule != "monte_carlo":
+        raise KinnError(f"quadrature rule '{rule}' needs a box domain; use monte_carlo here "
+                        "(triangle rules on meshes are not available yet)")
+    full = box(lo, hi, n, "monte_carlo")
+    keep = geometry.inside(domain, full.points)
+    return Rule(full.points[keep], full.weights[keep])

@@ -1,0 +1,82 @@
+"""Quadrature rules: exact on polynomials of their degree, converging at their order; the energy form."""
+from math import pi
+
+import numpy as np
+import pytest
+import torch
+
+import kinn
+from kinn import geometry, quadrature, registry
+from kinn.errors import KinnError
+
+
+@pytest.mark.parametrize("rule, n, degree", [("trapezoid", 7, 1), ("simpson", 7, 3), ("gauss", 5, 9)])
+def test_rules_integrate_polynomials_of_their_degree_exactly(rule, n, degree):
+    r = quadrature.line(-0.5, 2.0, n, rule)
+    for k in range(degree + 1):
+        exact = (2.0 ** (k + 1) - (-0.5) ** (k + 1)) / (k + 1)
+        assert (r.weights * r.points[:, 0] ** k).sum() == pytest.approx(exact, rel=1e-12, abs=1e-12)
+    k = degree + 1  # one degree more is not exact
+    exact = (2.0 ** (k + 1) - (-0.5) ** (k + 1)) / (k + 1)
+    assert abs((r.weights * r.points[:, 0] ** k).sum() - exact) > 1e-8
+
+
+@pytest.mark.parametrize("rule, order", [("trapezoid", 2), ("simpson", 4)])
+def test_composite_rules_converge_at_their_order(rule, order):
+    ns = np.array([9, 17, 33, 65, 129])
+    errs = [abs((r.weights * np.exp(r.points[:, 0])).sum() - (np.e - 1))
+            for r in (quadrature.line(0, 1, n, rule) for n in ns)]
+    slope = np.polyfit(np.log(1 / (ns - 1)), np.log(errs), 1)[0]
+    assert abs(slope - order) < 0.1, slope
+
+
+def test_gauss_converges_spectrally_and_monte_carlo_at_half_order():
+    g = [abs((r.weights * np.exp(r.points[:, 0])).sum() - (np.e - 1)) for r in
+         (quadrature.line(0, 1, n, "gauss") for n in (2, 4, 6))]
+    assert g[2] < 1e-12 < g[0]
+    np.random.seed(0)
+    ns = np.array([100, 1000, 10000, 100000])
+    errs = [np.mean([abs((r.weights * np.exp(r.points[:, 0])).sum() - (np.e - 1))
+                     for r in (quadrature.line(0, 1, n, "monte_carlo") for _ in range(20))]) for n in ns]
+    assert abs(np.polyfit(np.log(ns), np.log(errs), 1)[0] + 0.5) < 0.15
+
+
+def test_tensor_rules_on_boxes_and_monte_carlo_elsewhere():
+    r = quadrature.domain_rule(geometry.Rectangle([0, 0], [1, 2]), 400, "gauss")
+    assert (r.weights * np.sin(r.points[:, 0]) * r.points[:, 1] ** 2).sum() == pytest.approx((1 - np.cos(1)) * 8 / 3,
+                                                                                             rel=1e-12)
+    np.random.seed(0)
+    disk = quadrature.domain_rule(geometry.Disk([0, 0], 1), 40000, "monte_carlo")
+    assert disk.weights.sum() == pytest.approx(pi, rel=0.02)
+    with pytest.raises(KinnError, match="needs a box domain"):
+        quadrature.domain_rule(geometry.Disk([0, 0], 1), 100, "simpson")
+    with pytest.raises(KinnError, match="unknown quadrature rule 'midpoint'"):
+        quadrature.domain_rule(geometry.Rectangle([0, 0], [1, 1]), 100, "midpoint")
+
+
+def test_energy_of_the_exact_solution():
+    """Π(u*) = ∫ ½|∇u*|² − f u* = −½ ∫ f u* = −π²/4 for poisson2d, by Gauss quadrature."""
+    p = registry.get_problem("poisson2d")
+    form = p.form("energy")
+
+    class Exact(torch.nn.Module):
+        def forward(self, x):
+            return p.exact(x)
+
+    r = quadrature.domain_rule(p.domain, 900, "gauss")
+    pts = {"pde": torch.as_tensor(r.points), "pde/weight": torch.as_tensor(r.weights)}
+    assert float(form.loss(Exact(), p, pts)["energy"].detach()) == pytest.approx(-pi**2 / 4, rel=1e-10)
+
+
+def test_energy_form_refuses_soft_dirichlet():
+    with pytest.raises(KinnError, match=r"must be hard: Dirichlet\(..., hard=True, distance=d\)"):
+        kinn.EnergyForm(lambda u, x: u, bcs=[kinn.Dirichlet(0.0)])
+
+
+def test_energy_form_trains_and_keeps_the_boundary_exact(tmp_path):
+    r = kinn.solve("poisson2d", "mlp", "energy", steps=300, lr=1e-2, lbfgs=0, n_interior=400, n_eval=400, progress=False,
+                   model={"widths": [16, 16]}, points={"quadrature": "gauss"}, out=str(tmp_path), dtype="float64")
+    errs = [row["rel_l2/u"] for row in r.history.rows if "rel_l2/u" in row]
+    assert errs[-1] < 0.05 < 0.5 < errs[0]
+    assert all(row["energy"] < 0 for row in r.history.rows[1:])  # the potential is negative near the minimum
+    np.testing.assert_allclose(r.predict([[0.0, 0.3], [0.7, 1.0]])["u"], 0.0, atol=1e-14)
