@@ -243,13 +243,18 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
     return result
 
 
+def run_config(run_dir: Path) -> RunConfig:
+    """The resolved config a run directory was made with (its config.toml)."""
+    if not (run_dir / "config.toml").exists():
+        raise KinnError(f"{run_dir} is not a kinn run directory (no config.toml)")
+    return from_dict(RunConfig, read_toml(run_dir / "config.toml"))
+
+
 def _resumable(run_dir: Path, solver, form, config, overrides) -> tuple[RunConfig, dict]:
     """The config and last checkpoint of a run directory to resume; nothing else may be changed."""
     if solver or form or config or any(v is not None for k, v in overrides.items() if k != "progress"):
         raise KinnError("resume continues a run with its own config.toml; give no other settings")
-    if not (run_dir / "config.toml").exists():
-        raise KinnError(f"{run_dir} is not a kinn run directory (no config.toml)")
-    cfg = from_dict(RunConfig, read_toml(run_dir / "config.toml"))
+    cfg = run_config(run_dir)
     if overrides.get("progress") is not None:
         cfg.train.progress = overrides["progress"]
     start = io.load_checkpoint(run_dir / "model.pt")
@@ -272,9 +277,7 @@ def write_run(result: Result, x: np.ndarray, pred: np.ndarray, ref: np.ndarray) 
 def load(run_dir, problem: Problem | None = None) -> Result:
     """The `Result` of a finished run directory (pass `problem` for a problem that is not registered)."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.toml").exists():
-        raise KinnError(f"{run_dir} is not a kinn run directory (no config.toml)")
-    cfg = from_dict(RunConfig, read_toml(run_dir / "config.toml"))
+    cfg = run_config(run_dir)
     problem = problem or registry.get_problem(cfg.problem)
     family = registry.get_family(cfg.solver)
     model = build_model(problem, family, cfg, torch.device("cpu"), getattr(torch, cfg.train.dtype))
