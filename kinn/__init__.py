@@ -14,7 +14,8 @@ import importlib
 _WHERE = {
     "solve": "api", "load": "api", "Result": "api", "compare": "comparison", "Comparison": "comparison",
     "Problem": "problem", "StrongForm": "forms", "EnergyForm": "forms", "KinnError": "errors",
-    "Dirichlet": "conditions", "Neumann": "conditions", "Initial": "conditions", "OutputTransform": "conditions",
+    "Dirichlet": "conditions", "Neumann": "conditions", "Initial": "conditions", "Traction": "conditions",
+    "OutputTransform": "conditions",
     "Interval": "geometry", "Rectangle": "geometry", "Disk": "geometry", "Polygon": "geometry",
     "TimeDomain": "geometry", "GeometryXTime": "geometry", "at": "geometry",
 }

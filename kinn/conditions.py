@@ -2,6 +2,7 @@
 
     Dirichlet(value, on=None, component=None, weight=1.0, hard=False, distance=None)
     Neumann(value, on=None, component=None, weight=1.0)       # ∂u/∂n = value
+    Traction(value, on=..., component=None)                    # energy form: work −∫ t·u over a boundary part
     Initial(value, component=None, weight=1.0, hard=False)     # u(x, t0) = value
     OutputTransform(fn)                                         # u = fn(x, N(x)), any hard constraint
 
@@ -69,6 +70,12 @@ class Dirichlet(Condition):
 @dataclass(frozen=True)
 class Neumann(Condition):
     pass
+
+
+@dataclass(frozen=True)
+class Traction(Condition):
+    """A natural condition of the energy form: the work −∫Γ t·u dΓ of a prescribed traction t (`value`,
+    one column per constrained field) on the boundary part `on`."""
 
 
 @dataclass(frozen=True)

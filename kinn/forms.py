@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from . import geometry
-from .conditions import Condition, Dirichlet, Initial, Neumann, OutputTransform, hard_transform
+from .conditions import Condition, Dirichlet, Initial, Neumann, OutputTransform, Traction, hard_transform
 from .config import PointsConfig
 from .errors import KinnError
 from .fields import AutogradBackend, Field, JetBackend
@@ -107,13 +107,14 @@ class StrongForm:
 
 @dataclass(frozen=True)
 class EnergyForm:
-    """Deep Energy Method: minimise the potential Π(u) = ∫Ω ψ(u, x) dΩ by quadrature.
+    """Deep Energy Method: minimise the potential Π(u) = ∫Ω ψ(u, x) dΩ − ∫Γ t·u dΓ by quadrature.
 
     density: `density(u, x)` -> ψ at the quadrature points, (N,) or (N, 1), written with `kinn.ops`.
     bcs:     essential conditions, imposed exactly: hard `Dirichlet(..., hard=True, distance=...)` or an
-             `OutputTransform`. A soft Dirichlet condition is refused: the energy principle does not
-             contain it. The quadrature rule is the config's `points.quadrature` with about
-             `points.n_interior` points (`kinn.quadrature`); Π can be negative.
+             `OutputTransform`; and natural ones, `Traction(t, on=...)`, whose work enters Π. A soft
+             Dirichlet condition is refused: the energy principle does not contain it. The quadrature
+             rule is the config's `points.quadrature` with about `points.n_interior` points inside and
+             `points.n_boundary` on each loaded face (`kinn.quadrature`); Π can be negative.
     """
 
     density: Callable
@@ -122,25 +123,39 @@ class EnergyForm:
 
     def __post_init__(self):
         for c in self.bcs:
-            if isinstance(c, Condition) and not getattr(c, "hard", False):
+            if not isinstance(c, (Dirichlet, Traction, OutputTransform)):
+                raise KinnError(f"EnergyForm bcs must be hard Dirichlet conditions, Tractions or OutputTransforms, "
+                                f"got {type(c).__name__}")
+            if isinstance(c, Dirichlet) and not c.hard:
                 raise KinnError(f"the energy form imposes essential conditions exactly, so {c.describe()} must be "
                                 "hard: Dirichlet(..., hard=True, distance=d) or an OutputTransform")
-            if not isinstance(c, (Dirichlet, Initial, OutputTransform)):
-                raise KinnError(f"EnergyForm bcs must be hard Dirichlet conditions or OutputTransforms, "
-                                f"got {type(c).__name__}")
+
+    def tractions(self):
+        return {f"work:{c.name or 'traction' + str(i)}": c for i, c in enumerate(self.bcs) if isinstance(c, Traction)}
 
     transform = StrongForm.transform
 
     def sample(self, problem, points: PointsConfig) -> dict[str, np.ndarray]:
         from .quadrature import domain_rule
 
+        from .quadrature import boundary_rule, domain_rule
+
         rule = domain_rule(problem.domain, points.n_interior, points.quadrature)
-        return {"pde": rule.points, "pde/weight": rule.weights}
+        out = {"pde": rule.points, "pde/weight": rule.weights}
+        for name, c in self.tractions().items():
+            face = boundary_rule(problem.domain, c.on, points.n_boundary, points.quadrature)
+            out[name], out[name + "/weight"] = face.points, face.weights
+        return out
 
     def loss(self, model, problem, pts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         x = pts["pde"]
         psi = columns(self.density(field_at(model, problem, x), x))  # (N, 1)
-        return {"energy": (pts["pde/weight"] * psi[:, 0]).sum()}
+        terms = {"energy": (pts["pde/weight"] * psi[:, 0]).sum()}
+        for name, c in self.tractions().items():  # the loads' potential: −∫ t·u dΓ
+            xb, comps = pts[name], c.components(problem.fields)
+            work = (c.target(xb, len(comps)) * model(xb)[:, comps]).sum(1)  # (N,)
+            terms[name] = -(pts[name + "/weight"] * work).sum()
+        return terms
 
     def weights(self) -> dict[str, float]:
         return {}

@@ -82,3 +82,25 @@ def domain_rule(domain, n: int, rule: str) -> Rule:
     full = box(lo, hi, n, "monte_carlo")
     keep = geometry.inside(domain, full.points)
     return Rule(full.points[keep], full.weights[keep])
+
+
+def boundary_rule(domain, on, n: int, rule: str) -> Rule:
+    """A rule over the part of a box's boundary where `on` holds: the faces whose centre it selects, each
+    with a tensor rule of about n points over the face (its lower-dimensional measure)."""
+    if not is_box(domain) or geometry.is_timedependent(domain):
+        raise KinnError("boundary quadrature (tractions) needs a box domain without a time axis")
+    lo, hi = geometry.bbox(domain)
+    parts = []
+    for d in range(len(lo)):
+        for value in (lo[d], hi[d]):
+            centre = (lo + hi) / 2
+            centre[d] = value
+            if on is not None and not np.asarray(on(centre[None]), dtype=bool)[0]:
+                continue
+            others = [k for k in range(len(lo)) if k != d]
+            face = box(lo[others], hi[others], n, rule) if others else Rule(np.zeros((1, 0)), np.ones(1))
+            pts = np.insert(face.points, d, value, axis=1)
+            parts.append(Rule(pts, face.weights))
+    if not parts:
+        raise KinnError(f"the boundary part selected by {on!r} contains no face of the box")
+    return Rule(np.concatenate([r.points for r in parts]), np.concatenate([r.weights for r in parts]))

@@ -10,6 +10,17 @@ from kinn import geometry, quadrature, registry
 from kinn.errors import KinnError
 
 
+class _Exact(torch.nn.Module):
+    """A model that is the exact solution."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
 @pytest.mark.parametrize("rule, n, degree", [("trapezoid", 7, 1), ("simpson", 7, 3), ("gauss", 5, 9)])
 def test_rules_integrate_polynomials_of_their_degree_exactly(rule, n, degree):
     r = quadrature.line(-0.5, 2.0, n, rule)
@@ -57,15 +68,10 @@ def test_tensor_rules_on_boxes_and_monte_carlo_elsewhere():
 def test_energy_of_the_exact_solution():
     """Π(u*) = ∫ ½|∇u*|² − f u* = −½ ∫ f u* = −π²/4 for poisson2d, by Gauss quadrature."""
     p = registry.get_problem("poisson2d")
-    form = p.form("energy")
-
-    class Exact(torch.nn.Module):
-        def forward(self, x):
-            return p.exact(x)
-
     r = quadrature.domain_rule(p.domain, 900, "gauss")
     pts = {"pde": torch.as_tensor(r.points), "pde/weight": torch.as_tensor(r.weights)}
-    assert float(form.loss(Exact(), p, pts)["energy"].detach()) == pytest.approx(-pi**2 / 4, rel=1e-10)
+    energy = p.form("energy").loss(_Exact(p.exact), p, pts)["energy"]
+    assert float(energy.detach()) == pytest.approx(-pi**2 / 4, rel=1e-10)
 
 
 def test_energy_form_refuses_soft_dirichlet():
@@ -80,3 +86,29 @@ def test_energy_form_trains_and_keeps_the_boundary_exact(tmp_path):
     assert errs[-1] < 0.05 < 0.5 < errs[0]
     assert all(row["energy"] < 0 for row in r.history.rows[1:])  # the potential is negative near the minimum
     np.testing.assert_allclose(r.predict([[0.0, 0.3], [0.7, 1.0]])["u"], 0.0, atol=1e-14)
+
+
+def test_boundary_rules_on_box_faces():
+    r = quadrature.boundary_rule(geometry.Rectangle([0, 0], [2, 1]), geometry.at(0, 2.0), 9, "gauss")
+    assert np.all(r.points[:, 0] == 2.0) and r.weights.sum() == pytest.approx(1.0)
+    r = quadrature.boundary_rule(geometry.Rectangle([0, 0], [2, 1]), None, 9, "simpson")
+    assert r.weights.sum() == pytest.approx(6.0)  # the perimeter
+    assert quadrature.boundary_rule(geometry.Interval(0, 1), geometry.at(0, 1.0), 4, "gauss").points.tolist() == [[1.0]]
+    with pytest.raises(KinnError, match="contains no face"):
+        quadrature.boundary_rule(geometry.Rectangle([0, 0], [2, 1]), geometry.at(0, 0.5), 9, "gauss")
+
+
+def test_traction_loaded_bar():
+    """A bar on [0, 1], fixed at x = 0, pulled by t = 3 at x = 1 (ψ = ½ u'²): u = 3x, Π = −t²/2."""
+    bar = kinn.Problem(
+        name="bar", domain=geometry.Interval(0, 1), exact=lambda x: 3 * x,
+        energy=kinn.EnergyForm(lambda u, x: 0.5 * kinn.ops.grad(u).square().sum(1),
+                               bcs=[kinn.Dirichlet(0.0, hard=True, distance=lambda x: x[:, 0]),
+                                    kinn.Traction(3.0, on=geometry.at(0, 1.0))]))
+    form = bar.form("energy")
+    pts = {k: torch.as_tensor(v) for k, v in form.sample(bar, kinn.api.resolve_config(bar, "mlp", None).points).items()}
+    terms = form.loss(_Exact(bar.exact), bar, pts)
+    assert float(sum(terms.values()).detach()) == pytest.approx(-4.5, rel=1e-12)
+    r = kinn.solve(bar, "mlp", steps=300, lr=1e-2, lbfgs=50, n_interior=64, n_eval=200, dtype="float64",
+                   points={"quadrature": "gauss"}, model={"widths": [8]}, write=False, progress=False)
+    assert r.errors["rel_l2/u"] < 1e-3
