@@ -10,17 +10,6 @@ from kinn import geometry, quadrature, registry
 from kinn.errors import KinnError
 
 
-class _Exact(torch.nn.Module):
-    """A model that is the exact solution."""
-
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)
-
-
 @pytest.mark.parametrize("rule, n, degree", [("trapezoid", 7, 1), ("simpson", 7, 3), ("gauss", 5, 9)])
 def test_rules_integrate_polynomials_of_their_degree_exactly(rule, n, degree):
     r = quadrature.line(-0.5, 2.0, n, rule)
@@ -65,12 +54,12 @@ def test_tensor_rules_on_boxes_and_monte_carlo_elsewhere():
         quadrature.domain_rule(geometry.Rectangle([0, 0], [1, 1]), 100, "midpoint")
 
 
-def test_energy_of_the_exact_solution():
+def test_energy_of_the_exact_solution(function_model):
     """Π(u*) = ∫ ½|∇u*|² − f u* = −½ ∫ f u* = −π²/4 for poisson2d, by Gauss quadrature."""
     p = registry.get_problem("poisson2d")
     r = quadrature.domain_rule(p.domain, 900, "gauss")
     pts = {"pde": torch.as_tensor(r.points), "pde/weight": torch.as_tensor(r.weights)}
-    energy = p.form("energy").loss(_Exact(p.exact), p, pts)["energy"]
+    energy = p.form("energy").loss(function_model(p.exact), p, pts)["energy"]
     assert float(energy.detach()) == pytest.approx(-pi**2 / 4, rel=1e-10)
 
 
@@ -98,7 +87,7 @@ def test_boundary_rules_on_box_faces():
         quadrature.boundary_rule(geometry.Rectangle([0, 0], [2, 1]), geometry.at(0, 0.5), 9, "gauss")
 
 
-def test_traction_loaded_bar():
+def test_traction_loaded_bar(function_model):
     """A bar on [0, 1], fixed at x = 0, pulled by t = 3 at x = 1 (ψ = ½ u'²): u = 3x, Π = −t²/2."""
     bar = kinn.Problem(
         name="bar", domain=geometry.Interval(0, 1), exact=lambda x: 3 * x,
@@ -107,7 +96,7 @@ def test_traction_loaded_bar():
                                     kinn.Traction(3.0, on=geometry.at(0, 1.0))]))
     form = bar.form("energy")
     pts = {k: torch.as_tensor(v) for k, v in form.sample(bar, kinn.api.resolve_config(bar, "mlp", None).points).items()}
-    terms = form.loss(_Exact(bar.exact), bar, pts)
+    terms = form.loss(function_model(bar.exact), bar, pts)
     assert float(sum(terms.values()).detach()) == pytest.approx(-4.5, rel=1e-12)
     r = kinn.solve(bar, "mlp", steps=300, lr=1e-2, lbfgs=50, n_interior=64, n_eval=200, dtype="float64",
                    points={"quadrature": "gauss"}, model={"widths": [8]}, write=False, progress=False)
