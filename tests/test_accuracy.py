@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("problem, solver, bound", [
-    ("poisson2d", "mlp", 1e-3),        # ~1.4e-4 in ~40 s
+    ("poisson2d", "mlp", 1e-3),        # 1.4e-4 in 40-50 s
     ("burgers1d", "mlp", 2e-2),        # ~7.9e-4 in ~3.5 min (Adam then L-BFGS)
     ("heat_multiscale", "kan", 1e-2),  # ~1.8e-3 in 3,000 steps
 ])
