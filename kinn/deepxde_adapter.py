@@ -35,7 +35,7 @@ import time
 import numpy as np
 import torch
 
-from . import evaluate, geometry, io, registry
+from . import evaluate, geometry, io, ops, registry
 from .api import Result, eval_set, resolve_config, resolve_device, run_dir_for, seed_stream, term_weights, write_run
 from .conditions import Condition, Dirichlet, Initial, Neumann
 from .config import TrainConfig, to_toml
@@ -178,13 +178,11 @@ def _data(problem: Problem, form, raw: dict[str, np.ndarray], weights: dict, dty
 
 def _normal_derivative(problem: Problem, k: int, normals: torch.Tensor, beg: int):
     """∂u_k/∂n for PointSetOperatorBC, which evaluates it on all of DeepXDE's training inputs and keeps the
-    rows [beg, beg + N) that hold this condition's points; the other rows are zero."""
+    rows [beg, beg + N) that hold this condition's points; the other rows get zero normals, so zero."""
 
     def dudn(x, y, _X):
-        u = _field(problem, x, y)
-        rows = slice(beg, beg + len(normals))
-        du = sum(u.backend.d(k, i)[rows] * normals[:, i : i + 1] for i in range(problem.n_space))  # (N, 1)
-        return torch.nn.functional.pad(du, (0, 0, beg, len(x) - beg - len(normals)))
+        n = torch.nn.functional.pad(normals, (0, 0, beg, len(x) - beg - len(normals)))  # (len(x), n_space)
+        return ops.normal(_field(problem, x, y), n)[:, k : k + 1]
 
     return dudn
 

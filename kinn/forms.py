@@ -13,7 +13,7 @@ from typing import Callable, ClassVar, Sequence
 import numpy as np
 import torch
 
-from . import geometry
+from . import geometry, ops
 from .conditions import Condition, Dirichlet, Initial, Neumann, OutputTransform, Traction, hard_transform
 from .config import PointsConfig
 from .errors import KinnError
@@ -92,10 +92,7 @@ class StrongForm:
             x = pts[name]
             comps = c.components(problem.fields)
             if isinstance(c, Neumann):
-                u = field_at(model, problem, x)
-                n = pts[name + "/normal"]
-                du = torch.cat([sum(u.backend.d(k, i) * n[:, i : i + 1] for i in range(problem.n_space))
-                                for k in comps], 1)  # ∂u_k/∂n, (N, len(comps))
+                du = ops.normal(field_at(model, problem, x), pts[name + "/normal"])[:, comps]  # (N, len(comps))
                 terms[name] = (du - c.target(x, len(comps))).square().mean()
             else:
                 terms[name] = (model(x)[:, comps] - c.target(x, len(comps))).square().mean()
@@ -136,8 +133,6 @@ class EnergyForm:
     transform = StrongForm.transform
 
     def sample(self, problem, points: PointsConfig) -> dict[str, np.ndarray]:
-        from .quadrature import domain_rule
-
         from .quadrature import boundary_rule, domain_rule
 
         rule = domain_rule(problem.domain, points.n_interior, points.quadrature)

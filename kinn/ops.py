@@ -9,6 +9,7 @@ All results are plain tensors with the points along the first axis. For time-dep
     ops.grad(u)          ∇u of a scalar     (N, d)
     ops.jacobian(u)      ∂u_c/∂x_i          (N, C, d)
     ops.div(u)           ∇·u, C == d        (N, 1)
+    ops.normal(u, n)     ∂u/∂n = ∇u·n       (N, C), n (N, d)
     ops.laplacian(u)     Δu per component   (N, C)
     ops.hessian(u)       ∇∇u of a scalar    (N, d, d)
 """
@@ -18,7 +19,7 @@ import torch
 
 from .fields import Field
 
-__all__ = ["d", "dt", "grad", "jacobian", "div", "laplacian", "hessian"]
+__all__ = ["d", "dt", "grad", "jacobian", "div", "normal", "laplacian", "hessian"]
 
 
 def _check(u) -> Field:
@@ -68,6 +69,11 @@ def div(u: Field) -> torch.Tensor:
     if len(u.comps) != u.n_space:
         raise ValueError(f"ops.div needs {u.n_space} components, '{','.join(u.names)}' has {len(u.comps)}")
     return sum(u.backend.d(c, i) for i, c in enumerate(u.comps))
+
+
+def normal(u: Field, n: torch.Tensor) -> torch.Tensor:
+    """Normal derivative ∂u_c/∂n = Σ_i n_i ∂u_c/∂x_i of every component, n (N, d), shape (N, C)."""
+    return (jacobian(u) * n.unsqueeze(1)).sum(-1)
 
 
 def laplacian(u: Field) -> torch.Tensor:

@@ -61,3 +61,13 @@ def test_field_behaves_like_its_values():
 def test_ops_refuse_plain_tensors():
     with pytest.raises(TypeError, match="field handles"):
         ops.laplacian(torch.zeros(3, 1))
+
+
+def test_normal_derivative():
+    u, x = field(lambda x: torch.cat([x[:, :1] ** 2 * x[:, 1:], torch.sin(x[:, 1:])], 1), ("a", "b"), ("x", "y"), 2)
+    n = torch.nn.functional.normalize(torch.randn(64, 2, dtype=torch.float64), dim=1)
+    expected = torch.einsum("ncd,nd->nc", ops.jacobian(u), n)
+    torch.testing.assert_close(ops.normal(u, n), expected)
+    X, Y = x[:, :1], x[:, 1:]
+    torch.testing.assert_close(ops.normal(u["b"], n), torch.cos(Y) * n[:, 1:])
+    torch.testing.assert_close(ops.normal(u["a"], n), 2 * X * Y * n[:, :1] + X**2 * n[:, 1:])
