@@ -13,13 +13,13 @@ import importlib
 
 _WHERE = {
     "solve": "api", "load": "api", "Result": "api", "compare": "comparison", "Comparison": "comparison",
-    "Problem": "problem", "StrongForm": "forms", "EnergyForm": "forms", "KinnError": "errors",
+    "Problem": "problem", "StrongForm": "forms", "EnergyForm": "forms", "OperatorForm": "forms", "KinnError": "errors",
     "Dirichlet": "conditions", "Neumann": "conditions", "Initial": "conditions", "Traction": "conditions",
-    "OutputTransform": "conditions",
+    "OutputTransform": "conditions", "BoundaryResidual": "conditions",
     "Interval": "geometry", "Rectangle": "geometry", "Disk": "geometry", "Polygon": "geometry",
     "TimeDomain": "geometry", "GeometryXTime": "geometry", "at": "geometry",
 }
-__all__ = [*_WHERE, "ops"]
+__all__ = [*_WHERE, "ops", "mechanics"]
 __version__ = "0.1.0"
 
 
@@ -28,6 +28,6 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
         globals()[name] = value  # later lookups skip this function
         return value
-    if name == "ops":
-        return importlib.import_module(".ops", __name__)
+    if name in ("ops", "mechanics"):
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'kinn' has no attribute '{name}'")

@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import distributed, evaluate, geometry, io, plots, registry
+from . import distributed, evaluate, geometry, grid, io, plots, registry
 from .config import PointsConfig, RunConfig, TrainConfig, from_dict, merge, read_toml, to_toml
 from .errors import KinnError
 from .family import Family
+from .grid import GridModel
 from .model import FieldModel, n_params
 from .problem import Problem
 from .trainer import History, fit
@@ -49,10 +50,21 @@ class Result:
 
     def predict(self, points) -> dict[str, np.ndarray]:
         """The trained fields at points (N, D) (physical coordinates): {field name: (N,) array}."""
+        if self.config.form == "operator":
+            raise KinnError("an operator run maps input functions on a grid, not points: call "
+                            "result.model(inputs) with inputs of shape (B, C_in, N_1, ..., N_d)")
         x = np.asarray(points, dtype=np.float64).reshape(-1, self.problem.dim)
         device = next(self.model.buffers()).device
         pred = evaluate.predict(self.model, x, self.dtype, device)
         return {name: pred[:, k] for k, name in enumerate(self.problem.fields)}
+
+    def errors_by_field(self) -> dict[str, dict[str, float]]:
+        """{field: {"rel_l2": ..., "max": ..., other metrics}} from the "metric/field" error keys."""
+        out = {n: {"rel_l2": None, "max": None} for n in self.problem.fields}
+        for key, value in self.errors.items():
+            metric, name = key.split("/", 1)
+            out.setdefault(name, {})[metric] = value
+        return out
 
     def summary(self) -> dict[str, Any]:
         """The stable JSON summary printed by `kinn solve --json` and stored as result.json."""
@@ -63,8 +75,7 @@ class Result:
             "train_time": round(self.history.train_time, 3), "stop_reason": self.history.stop_reason,
             "seed": self.config.train.seed, "dtype": self.config.train.dtype,
             "run_dir": str(self.run_dir) if self.run_dir else None,
-            "errors": {n: {"rel_l2": self.errors.get(f"rel_l2/{n}"), "max": self.errors.get(f"max/{n}")}
-                       for n in self.problem.fields},
+            "errors": self.errors_by_field(),
             "residual_rms": self.residual_rms,
         }
 
@@ -113,7 +124,9 @@ def resolve_config(problem: Problem, solver: str | None, form: str | None, confi
     solver = solver or config.get("solver") or "mlp"
     form = form or config.get("form") or next(iter(problem.forms))
     d = problem.defaults
-    base = {k: dict(d.get(k, {})) for k in ("train", "points")}
+    family_defaults = registry.get_family(solver).defaults if solver in registry.family_names() else {}
+    base = merge({k: dict(family_defaults.get(k, {})) for k in ("train", "points")},
+                 {k: dict(d.get(k, {})) for k in ("train", "points")})
     base["model"] = dict(d.get("model", {}).get(solver, {}))
     base = merge(base, {k: v for k, v in d.get(solver, {}).items()})
     merged = merge(merge(base, config), nested)
@@ -142,6 +155,12 @@ def build_model(problem: Problem, family: Family, cfg: RunConfig, device, dtype)
     family.check(problem, cfg.form, options)
     net = family.build(problem.dim, len(problem.fields), options)
     lo, hi = geometry.bbox(problem.domain)
+    if getattr(net, "grid", False):  # a network on grids (FNO): trained on the nodes of a regular grid
+        if cfg.points.sampler != "grid":
+            raise KinnError(f"solver '{family.name}' trains on a regular grid: points.sampler must be 'grid', "
+                            f"not '{cfg.points.sampler}'")
+        shape = grid.shape_for(cfg.points.n_interior, problem.dim)
+        return GridModel(net, lo, hi, shape, form.transform(problem)).to(device=device, dtype=dtype)
     return FieldModel(net, lo, hi, form.transform(problem), cfg.derivatives).to(device=device, dtype=dtype)
 
 
@@ -166,7 +185,7 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
 
     problem:   a registered name ("poisson2d") or your own `Problem`.
     solver:    a family name ("mlp", "kan"); default "mlp" or the config's.
-    form:      "strong", "energy" or "inverse"; default the problem's first declared form.
+    form:      "strong", "energy", "inverse" or "operator"; default the problem's first declared form.
     config:    a TOML path, a dict shaped like the config file, or a `RunConfig`.
     overrides: any train or points setting by name (steps=2000, lbfgs=500, dtype="float64", seed=1,
                n_interior=4000), or train={...}, points={...}, model={...}; out=, name= for the run dir.
@@ -191,6 +210,14 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
     write = write and group.main
 
     torch.manual_seed(tc.seed)  # the same initial parameters on every rank
+    run_dir = (Path(resume) if resume is not None else run_dir_for(cfg)) if write else None
+    if run_dir is not None and resume is None:
+        io.write_text(run_dir / "config.toml", to_toml(cfg))
+    if form_obj.kind == "operator":  # learning from a dataset of functions, not from point sets
+        from . import operator
+
+        return operator.solve(problem, family, cfg, device=device, dtype=dtype, group=group, run_dir=run_dir,
+                              start=start)
     model = build_model(problem, family, cfg, device, dtype)
     x_eval, y_eval = eval_set(problem, cfg)
 
@@ -215,9 +242,31 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
     def score():
         return evaluate.errors(evaluate.predict(model, x_eval, dtype, device), y_eval, problem.fields)
 
-    run_dir = (Path(resume) if resume is not None else run_dir_for(cfg)) if write else None
-    if run_dir is not None and resume is None:
-        io.write_text(run_dir / "config.toml", to_toml(cfg))
+    t0 = time.perf_counter()
+    weights = term_weights(form_obj, tc)
+    history = fit(model, lambda: form_obj.loss(model, problem, points), score, tc, weights=weights,
+                  resample=resample, hooks=family.hooks(model.net, family.config(cfg.model)),
+                  hook_points=lambda: model.scale(points["pde"]).detach(),
+                  checkpoint=checkpointer(run_dir, model, draws),
+                  resume=start["trainer"] if start is not None else None, group=group)
+    wall = time.perf_counter() - t0
+
+    pred = evaluate.predict(model, x_eval, dtype, device)
+    errors = evaluate.errors(pred, y_eval, problem.fields)
+    if problem.derived and not isinstance(model, GridModel):
+        errors.update(evaluate.derived_errors(problem, model, x_eval, dtype, device))
+    x_res = model.nodes().cpu().numpy() if isinstance(model, GridModel) else x_eval  # grids: on its own nodes
+    residual = (evaluate.residual_norm(form_obj, model, problem, x_res, dtype, device, chunk=len(x_res))
+                if hasattr(form_obj, "residuals") else None)
+    result = Result(problem, family, cfg, model, history, errors, residual, run_dir, wall, points, x_eval)
+    if run_dir is not None:
+        write_run(result, x_eval, pred, y_eval)
+    return result
+
+
+def checkpointer(run_dir: Path | None, model, draws: list[int]):
+    """The trainer's checkpoint callback: model, trainer state, the point-set (or batch) counter and the
+    RNG states, written atomically to run_dir/model.pt (nothing without a run directory)."""
 
     def checkpoint(trainer_state):
         if run_dir is not None:
@@ -225,22 +274,7 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
                                                       "draws": draws[0], "rng": {"torch": torch.get_rng_state(),
                                                                                  "numpy": np.random.get_state()}})
 
-    t0 = time.perf_counter()
-    weights = term_weights(form_obj, tc)
-    history = fit(model, lambda: form_obj.loss(model, problem, points), score, tc, weights=weights,
-                  resample=resample, hooks=family.hooks(model.net, family.config(cfg.model)),
-                  hook_points=lambda: model.scale(points["pde"]).detach(), checkpoint=checkpoint,
-                  resume=start["trainer"] if start is not None else None, group=group)
-    wall = time.perf_counter() - t0
-
-    pred = evaluate.predict(model, x_eval, dtype, device)
-    errors = evaluate.errors(pred, y_eval, problem.fields)
-    residual = (evaluate.residual_norm(form_obj, model, problem, x_eval, dtype, device)
-                if hasattr(form_obj, "residuals") else None)
-    result = Result(problem, family, cfg, model, history, errors, residual, run_dir, wall, points, x_eval)
-    if run_dir is not None:
-        write_run(result, x_eval, pred, y_eval)
-    return result
+    return checkpoint
 
 
 def run_config(run_dir: Path) -> RunConfig:
@@ -280,10 +314,15 @@ def load(run_dir, problem: Problem | None = None) -> Result:
     cfg = run_config(run_dir)
     problem = problem or registry.get_problem(cfg.problem)
     family = registry.get_family(cfg.solver)
-    model = build_model(problem, family, cfg, torch.device("cpu"), getattr(torch, cfg.train.dtype))
+    if cfg.form == "operator":
+        from . import operator
+
+        model = operator.build(problem, family, cfg, torch.device("cpu"), getattr(torch, cfg.train.dtype))
+    else:
+        model = build_model(problem, family, cfg, torch.device("cpu"), getattr(torch, cfg.train.dtype))
     model.load_state_dict(io.load_checkpoint(run_dir / "model.pt")["model"])
     h = io.read_json(run_dir / "history.json")
     summary = io.read_json(run_dir / "result.json")
-    errors = {f"{k}/{n}": v[k] for n, v in summary["errors"].items() for k in ("rel_l2", "max")}
+    errors = {f"{k}/{n}": e for n, v in summary["errors"].items() for k, e in v.items()}
     return Result(problem, family, cfg, model, History(**h), errors, summary.get("residual_rms"), run_dir,
                   summary["wall_time"])

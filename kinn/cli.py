@@ -62,7 +62,7 @@ def _setting(text: str) -> tuple[list[str], object]:
 
 def _shared(p: argparse.ArgumentParser) -> None:
     """The options `solve` and `compare` share, with the same meaning."""
-    p.add_argument("--form", choices=("strong", "energy", "inverse"), help="default: the problem's first form")
+    p.add_argument("--form", choices=("strong", "energy", "inverse", "operator"), help="default: the problem's first form")
     p.add_argument("--lr", type=float, help="Adam learning rate")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--dtype", choices=("float32", "float64"))
@@ -136,8 +136,10 @@ def _print_summary(s: dict) -> None:
     print(f"{s['problem']} | solver {s['solver']} | form {s['form']} | {s['params']} parameters | "
           f"{s['steps']} steps ({s['adam_steps']} Adam + {s['lbfgs_iters']} L-BFGS) | {s['wall_time']:.1f} s")
     print(f"stopped: {s['stop_reason']}")
+    held_out = "test samples" if s["form"] == "operator" else "held-out points"
     for name, e in s["errors"].items():
-        print(f"  {name}: relative L2 {e['rel_l2']:.3e}, max error {e['max']:.3e} (held-out points)")
+        extra = "".join(f", {k} {v:.3e}" for k, v in e.items() if k not in ("rel_l2", "max") and v is not None)
+        print(f"  {name}: relative L2 {e['rel_l2']:.3e}, max error {e['max']:.3e}{extra} ({held_out})")
     if s.get("residual_rms") is not None:
         print(f"  residual RMS {s['residual_rms']:.3e}")
     print(f"run directory: {s['run_dir']}")

@@ -37,7 +37,8 @@ from .problem import Problem
 
 NAME = deepxde_adapter.NAME
 MATCHES = ("params", "width")
-WIDTH_OPTIONS = ("widths", "hidden")  # the hidden-width option of a family's Config (MLP, KAN)
+WIDTH_OPTIONS = ("widths", "hidden", "width")  # a family's hidden-width option: a list per layer (MLP, KAN)
+#                                                or one width for all layers (FNO)
 # train settings every family shares: beyond the budget, they decide what is counted and when
 EQUAL_TRAIN = ("dtype", "device", "eval_every", "log_every", "resample_every", "target_error")
 _TRAIN = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -268,20 +269,31 @@ def _sizes(problem, families, form, config, match, params, models) -> tuple[dict
         key = _width_option(fam)
         if key in given[name] or (match == "params" and name == ref and not params):
             continue  # a width the user gave, or the reference that set the target, is kept
-        depth = len(options[name][key])
-        width = ref_widths if match == "width" else [_fit(problem, fam, options[name], key, depth, target)] * depth
-        options[name][key] = list(width)
+        shape = _widths(options[name][key])
+        if match == "width":  # the reference's layers as they are; a one-width family takes the first
+            options[name][key] = list(ref_widths) if isinstance(options[name][key], list) else _first(ref_widths)
+        else:
+            options[name][key] = shape(_fit(problem, fam, options[name], key, shape, target))
     return options, target
 
 
-def _fit(problem, family, options: dict, key: str, depth: int, target: int) -> int:
+def _widths(current):
+    """A function w -> the width option with every hidden layer w, shaped like `current` (list or int)."""
+    return (lambda w: [w] * len(current)) if isinstance(current, list) else int
+
+
+def _first(widths) -> int:
+    return widths[0] if isinstance(widths, list) else widths
+
+
+def _fit(problem, family, options: dict, key: str, shape, target: int) -> int:
     """The hidden width (equal in every layer) whose parameter count is closest to `target`.
 
     The count grows with the width, so doubling brackets the target and bisection finds it; doubling
     from 1 never builds a network much larger than the target.
     """
     def count(w):
-        return _count(problem, family, {**options, key: [w] * depth})
+        return _count(problem, family, {**options, key: shape(w)})
 
     lo, hi = 0, 1
     while count(hi) < target:

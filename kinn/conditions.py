@@ -2,6 +2,7 @@
 
     Dirichlet(value, on=None, component=None, weight=1.0, hard=False, distance=None)
     Neumann(value, on=None, component=None, weight=1.0)       # ∂u/∂n = value
+    BoundaryResidual(fn, on=None, weight=1.0)                  # fn(u, x, n) = 0, e.g. a traction σ·n − t
     Traction(value, on=..., component=None)                    # energy form: work −∫ t·u over a boundary part
     Initial(value, component=None, weight=1.0, hard=False)     # u(x, t0) = value
     OutputTransform(fn)                                         # u = fn(x, N(x)), any hard constraint
@@ -70,6 +71,19 @@ class Dirichlet(Condition):
 @dataclass(frozen=True)
 class Neumann(Condition):
     pass
+
+
+@dataclass(frozen=True)
+class BoundaryResidual(Condition):
+    """A soft condition of any kind: `fn(u, x, n)` (written with `kinn.ops` on the field handle u; n the
+    outward unit normals, (N, d)) returns a residual (N, R) that must vanish on the part `on`. A traction
+    condition is `BoundaryResidual(lambda u, x, n: mechanics.traction(σ(u), n) - t(x), on=...)`."""
+
+    fn: Callable | None = None
+
+    def __post_init__(self):
+        if not callable(self.fn):
+            raise KinnError(f"{self.describe()}: give fn(u, x, n), the residual that vanishes on the boundary part")
 
 
 @dataclass(frozen=True)

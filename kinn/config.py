@@ -55,12 +55,16 @@ class TrainConfig:
     dtype: str = "float32"            # float32 | float64
     checkpoint_every: int = 0         # write a checkpoint every N steps (0: only at the end)
     weights: dict = field(default_factory=dict)  # loss-term weights by term name or prefix ("bc": 10)
+    batch_size: int = 0               # operator runs: training samples per Adam step (0: all of them)
+    weight_decay: float = 0.0         # Adam's L2 penalty on the parameters
     progress: bool = True             # show a progress bar on a terminal
     dist_timeout: float = 600.0       # torchrun runs: seconds a rank waits for the others before failing
     on_nonfinite: str = "stop"        # stop | rollback (to the last finite log step, halving the rate; Adam only)
 
     def __post_init__(self):
-        for name in ("steps", "lbfgs", "resample_every", "eval_every", "log_every", "checkpoint_every", "step_size"):
+        if self.weight_decay < 0:
+            raise KinnError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
+        for name in ("steps", "lbfgs", "batch_size", "resample_every", "eval_every", "log_every", "checkpoint_every", "step_size"):
             _nonneg(name, getattr(self, name))
         if self.time_limit < 0 or self.target_error < 0:
             raise KinnError("train.time_limit and train.target_error must be >= 0")
@@ -87,16 +91,21 @@ class PointsConfig:
     n_boundary: int = 400
     n_initial: int = 400
     n_eval: int = 10000
-    sampler: str = "pseudo"           # deepxde samplers: pseudo | LHS | Halton | Hammersley | Sobol
-    quadrature: str = "monte_carlo"   # energy form: monte_carlo | trapezoid | simpson | gauss (kinn.quadrature)
+    sampler: str = "pseudo"           # pseudo | LHS | Halton | Hammersley | Sobol (deepxde) | grid (regular nodes)
+    quadrature: str = "monte_carlo"   # energy form: monte_carlo | trapezoid | simpson | gauss | triangle1|2|4|5
+    #                                   (kinn.quadrature; triangleK: degree K on the problem's mesh or a generated one)
+    stride: int = 1                   # operator runs: train on every stride-th node of the dataset's grid
 
     def __post_init__(self):
         for name in ("n_interior", "n_boundary", "n_initial", "n_eval"):
             _nonneg(f"points.{name}", getattr(self, name))
+        if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 1:
+            raise KinnError(f"points.stride must be a positive integer, got {self.stride!r}")
         if self.n_eval < 1:
             raise KinnError("points.n_eval must be >= 1")
-        _choice("points.sampler", self.sampler, ("pseudo", "LHS", "Halton", "Hammersley", "Sobol"))
-        _choice("points.quadrature", self.quadrature, ("monte_carlo", "trapezoid", "simpson", "gauss"))
+        _choice("points.sampler", self.sampler, ("pseudo", "LHS", "Halton", "Hammersley", "Sobol", "grid"))
+        _choice("points.quadrature", self.quadrature, ("monte_carlo", "trapezoid", "simpson", "gauss", "triangle1",
+                                                       "triangle2", "triangle4", "triangle5"))
 
 
 @dataclass

@@ -38,3 +38,19 @@ def residual_norm(form, model, problem, x: np.ndarray, dtype, device, chunk: int
         total += float(r.double().square().sum())
         count += r.numel()
     return (total / max(count, 1)) ** 0.5
+
+
+def derived_errors(problem, model, x: np.ndarray, dtype, device, chunk: int = 8192) -> dict[str, float]:
+    """Errors of the problem's derived quantities (`Problem.derived`, e.g. von Mises stress) at x:
+    {"rel_l2/mises": ..., "max/mises": ...}, the prediction through the model's own derivatives."""
+    from .forms import at_points
+
+    out = {}
+    for name, fn in problem.derived.items():
+        pred = []
+        for xb in torch.as_tensor(x).split(chunk):
+            xb = xb.to(device=device, dtype=dtype)
+            value = at_points(model, problem, xb, lambda u: fn(u, xb), create_graph=False)  # noqa: B023
+            pred.append(value.detach().double().cpu().reshape(-1))
+        out.update(errors(torch.cat(pred).numpy()[:, None], problem.derived_reference(name, x)[:, None], (name,)))
+    return out

@@ -21,12 +21,14 @@ class Family:
 
     name:   registry name ("mlp").
     Config: a dataclass of the family's model options, every field with a default.
-    forms:  the forms the family can train ("strong", "energy", "inverse").
+    forms:  the forms the family can train ("strong", "energy", "inverse", "operator").
     """
 
     name: ClassVar[str]
     Config: ClassVar[type]
     forms: ClassVar[frozenset[str]] = frozenset({"strong", "energy", "inverse"})
+    defaults: ClassVar[dict] = {}  # run settings the family needs, {"points": {...}, "train": {...}}; the
+    #                                problem's defaults, the config and flags override them
 
     def check(self, problem, form: str, config=None) -> None:
         """Raise `KinnError` saying why this family cannot train `problem` in `form` with `config`."""

@@ -7,7 +7,8 @@ A residual is written once against `kinn.ops`; how derivatives are obtained is t
 - `JetBackend`: values, gradients and Hessian diagonals carried through the network in one forward pass
   (`kinn.jets`), so a residual needs only a first-order backward. Chosen automatically when the network
   supports jets.
-- a grid backend (spectral or finite differences on FNO grids) will implement the same primitives.
+- `kinn.grid.GridBackend`: values on regular grids (FNO); derivatives spectral on periodic axes, finite
+  differences elsewhere.
 
 A `Field` behaves like its values, shape (N, C): arithmetic and torch functions work on it and return
 plain tensors. `u["ux"]` selects a component by name as a field of its own (other keys index the
@@ -36,6 +37,18 @@ class Backend:
     def laplacian(self, c: int, dims: Sequence[int]) -> torch.Tensor:
         """Σ_i d² u_c / d x_i², shape (N, 1). Jet backends override this with the carried Laplacian."""
         return sum(self.d2(c, i, i) for i in dims)
+
+    def derivative(self, q: torch.Tensor, i: int) -> torch.Tensor:
+        """d q / d x_i of a tensor q (N, k) computed pointwise from the field (a flux a∇u, say), (N, k).
+        Pointwise backends differentiate through the graph from the points x."""
+        if not q.requires_grad:  # does not depend on x
+            return torch.zeros_like(q)
+        cols = []
+        for k in range(q.shape[1]):
+            (g,) = torch.autograd.grad(q[:, k].sum(), self.x, create_graph=self.create_graph, retain_graph=True,
+                                       allow_unused=True)
+            cols.append(torch.zeros_like(q[:, k : k + 1]) if g is None else g[:, i : i + 1])
+        return torch.cat(cols, 1)
 
 
 class AutogradBackend(Backend):
@@ -69,17 +82,32 @@ class AutogradBackend(Backend):
         return self._hess[c, i][:, j : j + 1]
 
 
+class NeedsAutograd(Exception):
+    """Raised by a jet backend asked for what its network's jets cannot give exactly (field_at's callers
+    then evaluate with autograd)."""
+
+
 class JetBackend(Backend):
     """Derivatives carried forward through the network (`kinn.jets`): reading them costs nothing.
 
-    Mixed second derivatives are not carried; they are taken by one autograd pass over the carried
-    gradient, which is still first-order in the network.
+    Mixed second derivatives and derivatives of fluxes are not carried; they are taken by one autograd
+    pass over the carried gradient. That needs the jet's own backward to be differentiable again, which
+    the fused KAN kernels are not (`nested=False`): they raise `NeedsAutograd` instead.
     """
 
-    def __init__(self, jet, x: torch.Tensor, create_graph: bool = True):
-        self.values, self.x, self.create_graph = jet.v, x, create_graph
+    def __init__(self, jet, x: torch.Tensor, create_graph: bool = True, nested: bool = True):
+        self.values, self.x, self.create_graph, self.nested = jet.v, x, create_graph, nested
         self.g, self.h = jet.g, jet.h  # (N, C, P) each
         self._mixed: dict[tuple[int, int], torch.Tensor] = {}
+
+    def _nest(self, what: str) -> None:
+        if not self.nested and self.create_graph:
+            raise NeedsAutograd(f"{what} need an autograd pass through the network's jet, whose fused backward "
+                                "is not differentiable again")
+
+    def derivative(self, q, i):
+        self._nest("derivatives of fluxes")
+        return super().derivative(q, i)
 
     def d(self, c, i):
         return self.g[:, c, i : i + 1]
@@ -87,6 +115,7 @@ class JetBackend(Backend):
     def d2(self, c, i, j):
         if i == j:
             return self.h[:, c, i : i + 1]
+        self._nest("mixed second derivatives")
         if (c, i) not in self._mixed:
             (m,) = torch.autograd.grad(self.g[:, c, i].sum(), self.x, create_graph=self.create_graph,
                                        retain_graph=True, allow_unused=True)

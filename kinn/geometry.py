@@ -34,7 +34,7 @@ Interval, Rectangle, Cuboid, Hypercube = _g.Interval, _g.Rectangle, _g.Cuboid, _
 Disk, Ellipse, Polygon, Triangle, Sphere = _g.Disk, _g.Ellipse, _g.Polygon, _g.Triangle, _g.Sphere
 TimeDomain, GeometryXTime = _g.TimeDomain, _g.GeometryXTime
 
-SAMPLERS = ("pseudo", "LHS", "Halton", "Hammersley", "Sobol")
+SAMPLERS = ("pseudo", "LHS", "Halton", "Hammersley", "Sobol", "grid")  # grid: regular nodes (kinn.grid)
 
 
 def is_timedependent(domain) -> bool:
@@ -72,9 +72,24 @@ def _check_sampler(sampler: str) -> None:
         raise KinnError(f"unknown sampler '{sampler}'; valid: {', '.join(SAMPLERS)}")
 
 
+def is_box(domain) -> bool:
+    """Whether the domain (its spatial part, for space-time) is an interval, rectangle or cuboid."""
+    return type(space(domain)) in (Interval, Rectangle, Cuboid, Hypercube)
+
+
 def interior(domain, n: int, sampler: str = "pseudo") -> np.ndarray:
-    """n points inside the domain (space-time for time-dependent problems), shape (n, d)."""
+    """n points inside the domain (space-time for time-dependent problems), shape (n, d).
+
+    sampler "grid": the nodes of a regular grid over the domain's box with about n nodes, ends
+    included, in the order `kinn.grid.nodes` gives (grid families need them so)."""
     _check_sampler(sampler)
+    if sampler == "grid":
+        from . import grid
+
+        if not is_box(domain):
+            raise KinnError(f"sampler 'grid' needs a box domain, not a {type(space(domain)).__name__}")
+        lo, hi = bbox(domain)
+        return grid.nodes(lo, hi, grid.shape_for(n, len(lo)))
     return np.asarray(domain.random_points(n, random=sampler), dtype=np.float64)
 
 
@@ -90,6 +105,12 @@ def boundary(domain, n: int, on=None, sampler: str = "pseudo") -> np.ndarray:
         if not len(ends):
             raise KinnError(f"the boundary part selected by {on!r} contains neither end of the interval")
         return np.resize(ends, (n, 1))
+    if sampler == "grid":  # equispaced along the boundary
+        x = np.asarray(domain.uniform_boundary_points(n), dtype=np.float64)
+        x = x if on is None else x[np.asarray(on(x), dtype=bool)]
+        if not len(x):
+            raise KinnError(f"no boundary grid points fall on the part selected by {on!r}")
+        return x
     chunks, found = [], 0
     for _ in range(50):
         x = np.asarray(domain.random_boundary_points(max(n, 16), random=sampler), dtype=np.float64)
@@ -113,6 +134,48 @@ def initial(domain, n: int) -> np.ndarray:
 def normals(domain, x: np.ndarray) -> np.ndarray:
     """Outward unit normals at boundary points x (spatial components only), shape (n, d_space)."""
     return np.asarray(domain.boundary_normal(x), dtype=np.float64)[:, : space(domain).dim]
+
+
+def read_mesh(path) -> tuple[np.ndarray, np.ndarray]:
+    """The triangles of a mesh file meshio reads (Gmsh, VTU, XDMF, ...): points (P, 2) in the plane and
+    cells (M, 3), every triangle block concatenated. A clear error when meshio cannot read the file or it
+    holds no triangles."""
+    import meshio
+
+    try:  # meshio raises many kinds (unknown format, corrupt or missing file) and, for some, exits
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as said:
+            mesh = meshio.read(path)
+    except (Exception, SystemExit) as e:
+        why = str(e) if isinstance(e, Exception) else " ".join(said.getvalue().split()) or "unknown format"
+        raise KinnError(f"cannot read mesh file {path}: {why}") from None
+    cells = [block.data for block in mesh.cells if block.type == "triangle"]
+    if not cells:
+        kinds = sorted({block.type for block in mesh.cells}) or ["none"]
+        raise KinnError(f"mesh file {path} has no triangle cells (it has: {', '.join(kinds)}); "
+                        "triangle quadrature needs a triangulated 2-D domain")
+    points = np.asarray(mesh.points, dtype=np.float64)
+    if points.shape[1] > 2 and np.any(points[:, 2:] != 0):
+        raise KinnError(f"mesh file {path} is not planar (non-zero z coordinates)")
+    return points[:, :2], np.concatenate(cells).astype(np.int64)
+
+
+def triangulate(domain, n: int, n_boundary: int) -> tuple[np.ndarray, np.ndarray]:
+    """A triangulation of a 2-D domain: Delaunay triangles over about n quasi-random (Hammersley) points
+    inside and n_boundary on the boundary, without the triangles whose centroid lies outside
+    (across a hole or a re-entrant corner). Curved boundaries become chords: an O(h²) area error."""
+    from scipy.spatial import Delaunay
+
+    if space(domain).dim != 2 or is_timedependent(domain):
+        raise KinnError("triangulate needs a 2-D domain without a time axis")
+    pts = np.concatenate([boundary(domain, n_boundary, None, "Hammersley"), interior(domain, n, "Hammersley")])
+    pts = np.unique(pts.round(12), axis=0)
+    cells = Delaunay(pts).simplices
+    return pts, cells[inside(domain, pts[cells].mean(1))]
+
+
+def on_boundary(domain, x: np.ndarray) -> np.ndarray:
+    """Boolean mask of points on the domain's boundary."""
+    return np.asarray(domain.on_boundary(x), dtype=bool)
 
 
 def inside(domain, x: np.ndarray) -> np.ndarray:

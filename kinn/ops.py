@@ -9,6 +9,7 @@ All results are plain tensors with the points along the first axis. For time-dep
     ops.grad(u)          ∇u of a scalar     (N, d)
     ops.jacobian(u)      ∂u_c/∂x_i          (N, C, d)
     ops.div(u)           ∇·u, C == d        (N, 1)
+    ops.div(q, u)        ∇·q of a flux q (N, d) computed from u, e.g. a∇u   (N, 1)
     ops.normal(u, n)     ∂u/∂n = ∇u·n       (N, C), n (N, d)
     ops.laplacian(u)     Δu per component   (N, C)
     ops.hessian(u)       ∇∇u of a scalar    (N, d, d)
@@ -33,6 +34,10 @@ def _scalar(u: Field, op: str) -> Field:
         raise ValueError(f"ops.{op} needs a scalar field; '{','.join(u.names)}' has {len(u.comps)} "
                          f"components: select one with u['{u.names[0]}'] or use ops.jacobian")
     return u
+
+
+def _unwrap_tensor(q):
+    return q.values if isinstance(q, Field) else q
 
 
 def d(u: Field, *wrt) -> torch.Tensor:
@@ -63,8 +68,15 @@ def grad(u: Field) -> torch.Tensor:
     return jacobian(_scalar(_check(u), "grad"))[:, 0, :]
 
 
-def div(u: Field) -> torch.Tensor:
-    """Divergence of a vector field with as many components as spatial dimensions, shape (N, 1)."""
+def div(u, like: Field | None = None) -> torch.Tensor:
+    """Divergence, shape (N, 1), of a vector field handle with as many components as spatial dimensions;
+    or of a flux tensor q (N, d) computed pointwise from the field `like` (`div(a * grad(u), u)`),
+    differentiated by that field's backend, so conservative forms −∇·(a∇u) are written as such."""
+    if like is not None:
+        like, q = _check(like), _unwrap_tensor(u)
+        if q.ndim != 2 or q.shape[1] != like.n_space:
+            raise ValueError(f"ops.div(q, u) needs a flux q of shape (N, {like.n_space}), got {tuple(q.shape)}")
+        return sum(like.backend.derivative(q[:, i : i + 1], i) for i in range(like.n_space))
     u = _check(u)
     if len(u.comps) != u.n_space:
         raise ValueError(f"ops.div needs {u.n_space} components, '{','.join(u.names)}' has {len(u.comps)}")

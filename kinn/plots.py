@@ -52,6 +52,27 @@ def fields(path: Path, x: np.ndarray, pred: np.ndarray, ref: np.ndarray, names, 
     save(fig, path)
 
 
+def operator_samples(path: Path, inputs, outputs, pred, input_names, output_names, axes, rows: int = 3) -> None:
+    """A few samples of an operator run, one per row: the first input, each output's reference, prediction
+    and |error| (lines for 1-D grids, images for 2-D); arrays are (S, C, *grid), axes the node coordinates."""
+    rows = min(rows, len(inputs))
+    panels = [("input", inputs, 0, input_names[0])] + [
+        (kind, data, k, name) for k, name in enumerate(output_names)
+        for kind, data in (("reference", outputs), ("prediction", pred), ("error", pred - outputs))]
+    fig, grid = plt.subplots(rows, len(panels), figsize=(3.4 * len(panels), 3.0 * rows), squeeze=False)
+    for r in range(rows):
+        for ax, (kind, data, k, name) in zip(grid[r], panels):
+            v = np.abs(data[r, k]) if kind == "error" else data[r, k]
+            if v.ndim == 1:
+                ax.plot(axes[0], v)
+            else:
+                fig.colorbar(ax.imshow(v.T, origin="lower", extent=(axes[0][0], axes[0][-1], axes[1][0], axes[1][-1]),
+                                       cmap="magma" if kind == "error" else "viridis"), ax=ax)
+            ax.set_title(f"{'|error| in ' + name if kind == 'error' else name + ' (' + kind + ')'}", fontsize=9)
+    fig.tight_layout()
+    save(fig, path)
+
+
 def history(path: Path, rows: list[dict]) -> None:
     """Loss terms (absolute values, log scale) and held-out relative L2 errors against the step."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4))

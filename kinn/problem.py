@@ -10,7 +10,7 @@ import torch
 from . import geometry
 from .errors import KinnError
 
-FORMS = ("strong", "energy", "inverse")
+FORMS = ("strong", "energy", "inverse", "operator")
 
 
 @dataclass(frozen=True)
@@ -20,10 +20,16 @@ class Problem:
     name:      registry name.
     domain:    a deepxde geometry (`kinn.geometry.Rectangle`, ..., or `GeometryXTime`).
     fields:    names of the unknown fields, e.g. ("u",) or ("ux", "uy").
-    strong, energy, inverse: the forms it can be solved in (at least one).
+    strong, energy, inverse, operator: the forms it can be solved in (at least one); `operator` is
+               learning the solution operator from a dataset (`OperatorForm`).
     exact:     exact solution, a torch function x (N, D) -> (N, C); or None.
     reference: a data file (name under `data/` or a path) holding a reference solution; or None.
     coords:    coordinate names; default ("x",), ("x", "y"), ("x", "y", "z"), plus "t" for a time axis.
+    derived:   quantities scored besides the fields, {name: fn(u, x) -> (N,)} written with `kinn.ops`
+               (a displacement magnitude, a von Mises stress); their reference comes from the exact
+               solution through the same function, or from the reference file's `derived/<name>`.
+    mesh:      a triangulation for triangle quadrature: a mesh file meshio reads (a name under data/ or
+               a path), or a function returning (points (P, 2), cells (M, 3)); None: generated.
     defaults:  recommended run settings, nested like the config: {"train": {...}, "points": {...},
                "model": {"mlp": {...}, "kan": {...}}}. The config file and CLI flags override them.
     """
@@ -34,11 +40,14 @@ class Problem:
     strong: Any = None
     energy: Any = None
     inverse: Any = None
+    operator: Any = None
     exact: Callable[[torch.Tensor], torch.Tensor] | None = None
     reference: str | None = None
     coords: tuple[str, ...] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    derived: Mapping[str, Callable] = field(default_factory=dict)
+    mesh: str | Callable | None = None
 
     def __post_init__(self):
         if not self.forms:
@@ -52,7 +61,7 @@ class Problem:
 
     @property
     def forms(self) -> dict[str, Any]:
-        """The declared forms by kind, in the order strong, energy, inverse."""
+        """The declared forms by kind, in the order strong, energy, inverse, operator."""
         return {k: getattr(self, k) for k in FORMS if getattr(self, k) is not None}
 
     def form(self, kind: str | None):
@@ -79,6 +88,38 @@ class Problem:
     @property
     def t_index(self) -> int | None:
         return self.dim - 1 if self.time_dependent else None
+
+    def triangulation(self, n: int, n_boundary: int) -> tuple[np.ndarray, np.ndarray]:
+        """Points and triangles for triangle quadrature: the problem's mesh, else a generated one."""
+        if self.mesh is None:
+            return geometry.triangulate(self.domain, n, n_boundary)
+        if callable(self.mesh):
+            return self.mesh()
+        from .reference import resolve
+
+        return geometry.read_mesh(resolve(self.mesh))
+
+    def derived_reference(self, name: str, x: np.ndarray) -> np.ndarray:
+        """The reference value of derived quantity `name` at points x (N, D), float64 (N,)."""
+        if self.exact is not None:
+            from .fields import AutogradBackend, Field
+
+            xt = torch.as_tensor(x, dtype=torch.float64).requires_grad_(True)
+            u = Field(AutogradBackend(self.exact(xt), xt), self.fields, self.coords, self.n_space)
+            return self.derived[name](u, xt).detach().reshape(len(x)).numpy()
+        from .fields import Backend, Field
+        from .reference import load_reference
+
+        ref = load_reference(self.reference, self)
+        if name in ref.derived:
+            return ref.derived_at(name, x)
+        values = Backend()  # a quantity of the values alone (|u|, say) from the reference fields
+        values.values = torch.as_tensor(ref(x))
+        try:
+            return self.derived[name](Field(values, self.fields, self.coords, self.n_space), x).reshape(len(x)).numpy()
+        except NotImplementedError:
+            raise KinnError(f"derived quantity '{name}' needs derivatives, which {ref.path} lacks: store it as "
+                            f"derived/{name}") from None
 
     def reference_values(self, x: np.ndarray) -> np.ndarray:
         """Reference solution at points x (N, D) as float64 (N, C): exact, else interpolated data."""

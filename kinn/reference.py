@@ -65,6 +65,7 @@ class Reference:
             elif self.layout == "points":
                 if "points" not in f:
                     raise KinnError(f"{path}: missing dataset 'points'")
+                self.derived = {n: np.asarray(v, dtype=np.float64) for n, v in f.get("derived", {}).items()}
                 self.points = np.asarray(f["points"], dtype=np.float64)
                 if self.points.ndim != 2 or self.points.shape[1] != len(coords):
                     raise KinnError(f"{path}: points must have shape (N, {len(coords)}), got {self.points.shape}")
@@ -73,8 +74,22 @@ class Reference:
                         raise KinnError(f"{path}: fields/{n} has shape {v.shape}, expected ({len(self.points)},)")
             else:
                 raise KinnError(f"{path}: unknown layout '{self.layout}'; valid: grid, points")
+        self.derived = getattr(self, "derived", {})
         self.fields = fields
         self.node_values = np.stack([self.values[n].ravel() for n in fields], 1)
+
+    def derived_at(self, name: str, x: np.ndarray) -> np.ndarray:
+        """A derived quantity stored as `derived/<name>` (points layout: von Mises stress, say) at points x,
+        linearly interpolated (exact at the nodes), shape (N,)."""
+        from scipy.interpolate import LinearNDInterpolator
+        from scipy.spatial import cKDTree
+
+        if name not in self.derived:
+            raise KinnError(f"{self.path}: no derived quantity '{name}' (has: {', '.join(self.derived) or 'none'})")
+        dist, idx = cKDTree(self.points).query(x)
+        if np.all(dist < 1e-12):  # the evaluation set is the reference's own nodes: no triangulation needed
+            return self.derived[name][idx]
+        return LinearNDInterpolator(self.points, self.derived[name])(x)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Reference values at points x (N, D), shape (N, C)."""

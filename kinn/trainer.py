@@ -130,7 +130,7 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
         return cfg.time_limit > 0 and time.perf_counter() - t_start - t_eval >= cfg.time_limit
 
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=cfg.lr)
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = _schedule(opt, cfg)
     if "optimizer" in resume:
         opt.load_state_dict(resume["optimizer"])
@@ -162,7 +162,7 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
                     params = [p for p in model.parameters() if p.requires_grad]
                     group.broadcast(params)  # each rank refitted on its own points: keep rank 0's
                     lr = opt.param_groups[0]["lr"]
-                    opt = torch.optim.Adam(params, lr=lr)
+                    opt = torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
                     sched = _schedule(opt, cfg)
                     for param_group in opt.param_groups:
                         param_group["lr"] = lr

@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kinn.numerics import etdrk4_coefficients, etdrk4_step  # Kassam & Trefethen's ETDRK4
+
 NU = 0.01 / np.pi
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,22 +107,6 @@ def make_grid(nx: int, nt: int) -> tuple[np.ndarray, np.ndarray]:
 # ----------------------------------------------------------------------------------------------------
 # Independent check: Fourier pseudo-spectral + ETDRK4
 # ----------------------------------------------------------------------------------------------------
-def _etdrk4_coefficients(L: np.ndarray, h: float, m: int = 64):
-    """ETDRK4 coefficients for the diagonal linear part L and step h (Kassam & Trefethen 2005).
-
-    The phi-functions are evaluated by a contour integral over m points of the unit circle, which avoids
-    the cancellation of the closed forms for small |h L|.
-    """
-    r = np.exp(1j * np.pi * (np.arange(1, m + 1) - 0.5) / m)
-    LR = h * L[:, None] + r[None, :]
-    E, E2 = np.exp(h * L), np.exp(h * L / 2)
-    Q = h * np.real(np.mean((np.exp(LR / 2) - 1) / LR, axis=1))
-    f1 = h * np.real(np.mean((-4 - LR + np.exp(LR) * (4 - 3 * LR + LR**2)) / LR**3, axis=1))
-    f2 = h * np.real(np.mean((2 + LR + np.exp(LR) * (-2 + LR)) / LR**3, axis=1))
-    f3 = h * np.real(np.mean((-4 - 3 * LR - LR**2 + np.exp(LR) * (4 - LR)) / LR**3, axis=1))
-    return E, E2, Q, f1, f2, f3
-
-
 def spectral_solve(x, t, npts: int = 2048, dt: float = 2.5e-5, nu: float = NU) -> np.ndarray:
     """u on the grid (x, t), shape (len(x), len(t)), by an independent Fourier / ETDRK4 solve.
 
@@ -157,17 +143,9 @@ def spectral_solve(x, t, npts: int = 2048, dt: float = 2.5e-5, nu: float = NU) -
             h = span / steps
             key = round(h, 15)
             if key not in coeffs:
-                coeffs[key] = _etdrk4_coefficients(L, h)
-            E, E2, Q, f1, f2, f3 = coeffs[key]
+                coeffs[key] = etdrk4_coefficients(L, h, m=64)
             for _ in range(steps):
-                Nv = nonlin(v)
-                a = E2 * v + Q * Nv
-                Na = nonlin(a)
-                b = E2 * v + Q * Na
-                Nb = nonlin(b)
-                c = E2 * a + Q * (2 * Nb - Nv)
-                Nc = nonlin(c)
-                v = E * v + f1 * Nv + 2 * f2 * (Na + Nb) + f3 * Nc
+                v = etdrk4_step(v, nonlin, coeffs[key])
             now = target
         out[:, j] = np.real(basis @ v)
     return out

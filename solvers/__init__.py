@@ -3,4 +3,5 @@
 FAMILIES = {
     "mlp": "kinn.solvers.mlp:MLPFamily",
     "kan": "kinn.solvers.kan:KANFamily",
+    "fno": "kinn.solvers.fno:FNOFamily",
 }

@@ -17,7 +17,7 @@ def run(capsys, *argv):
 
 @pytest.mark.parametrize("argv, message", [
     (["solve", "poison2d"], "unknown problem 'poison2d' (did you mean 'poisson2d'?); valid: "),
-    (["solve", "poisson2d", "--solver", "mpl"], "unknown solver 'mpl' (did you mean 'mlp'?); valid: kan, mlp"),
+    (["solve", "poisson2d", "--solver", "mpl"], "unknown solver 'mpl' (did you mean 'mlp'?); valid: fno, kan, mlp"),
     (["solve", "poisson2d", "--form", "inverse"], "problem 'poisson2d' has no inverse form; it has: strong, energy"),
     (["solve", "poisson2d", "--form", "weak"], "argument --form: invalid choice: 'weak'"),
     (["solve", "poisson2d", "--steps", "-5"], "argument --steps: must be a non-negative integer, got '-5'"),

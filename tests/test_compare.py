@@ -168,7 +168,7 @@ def test_deepxde_refuses_what_it_cannot_translate(form, settings, reason):
 
 
 def test_unknown_family_is_named_with_the_valid_ones():
-    with pytest.raises(KinnError, match=r"unknown solver 'mpl' \(did you mean 'mlp'\?\); valid: deepxde, kan, mlp"):
+    with pytest.raises(KinnError, match=r"unknown solver 'mpl' \(did you mean 'mlp'\?\); valid: deepxde, fno, kan, mlp"):
         kinn.compare("poisson2d", ("mlp", "mpl"))
 
 
@@ -189,7 +189,7 @@ def test_family_without_the_form_is_refused_before_any_run(monkeypatch, tmp_path
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--solvers", "mlp,nope"], "unknown solver 'nope'; valid: deepxde, kan, mlp"),
+    (["--solvers", "mlp,nope"], "unknown solver 'nope'; valid: deepxde, fno, kan, mlp"),
     (["--solvers", "mlp,mlp"], "a solver is named twice: mlp, mlp"),
     (["--budget-steps", "5", "--budget-seconds", "2"], "not allowed with argument --budget-steps"),
     (["--budget-seconds", "0"], "argument --budget-seconds: must be a number of seconds > 0, got '0'"),

@@ -101,3 +101,75 @@ def test_traction_loaded_bar(function_model):
     r = kinn.solve(bar, "mlp", steps=300, lr=1e-2, lbfgs=50, n_interior=64, n_eval=200, dtype="float64",
                    points={"quadrature": "gauss"}, model={"widths": [8]}, write=False, progress=False)
     assert r.errors["rel_l2/u"] < 1e-3
+
+
+def test_boundary_rules_on_straight_edges_of_other_domains():
+    plate = geometry.Rectangle([0, 0], [20, 20]) - geometry.Disk([0, 0], 5)
+    r = quadrature.boundary_rule(plate, geometry.at(0, 20.0), 8, "gauss")
+    assert np.all(r.points[:, 0] == 20.0) and r.weights.sum() == pytest.approx(20.0)
+    with pytest.raises(KinnError, match="not wholly on the domain's boundary"):
+        quadrature.boundary_rule(plate, geometry.at(0, 0.0), 8, "gauss")  # x = 0 is cut by the hole
+
+
+def test_boundary_residual_condition_is_a_soft_term_with_normals(function_model):
+    """u = x on the unit square: ∂u/∂n − n_x vanishes on every edge; a wrong target does not."""
+    def make(fn):
+        return kinn.Problem(name="br", domain=geometry.Rectangle([0, 0], [1, 1]), exact=lambda x: x[:, :1],
+                            strong=kinn.StrongForm(lambda u, x: kinn.ops.laplacian(u),
+                                                   bcs=[kinn.BoundaryResidual(fn=fn, name="flux")]))
+
+    for fn, zero in ((lambda u, x, n: kinn.ops.normal(u, n) - n[:, :1], True),
+                     (lambda u, x, n: kinn.ops.normal(u, n) - 1, False)):
+        p = make(fn)
+        form = p.form("strong")
+        pts = {k: torch.as_tensor(v) for k, v in form.sample(p, kinn.api.resolve_config(p, "mlp", None).points).items()}
+        term = float(form.loss(function_model(p.exact), p, pts)["bc:flux"].detach())
+        assert (term < 1e-24) if zero else (term > 0.1)
+    with pytest.raises(KinnError, match="give fn"):
+        kinn.BoundaryResidual(name="x")
+
+
+@pytest.mark.parametrize("degree", [1, 2, 4, 5])
+def test_triangle_rules_are_exact_to_their_degree_and_converge(degree):
+    from scipy.spatial import Delaunay
+
+    g = np.linspace(0, 1, 5)
+    pts = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+    cells = Delaunay(pts).simplices
+    r = quadrature.triangles(pts, cells, degree)
+    for p in range(degree + 1):  # ∫ x^p y^(d-p) over [0,1]² for every monomial of degree d = degree
+        f = r.points[:, 0] ** p * r.points[:, 1] ** (degree - p)
+        assert (r.weights * f).sum() == pytest.approx(1 / ((p + 1) * (degree - p + 1)), rel=1e-12)
+    errs, ns = [], [5, 9, 17]
+    for n in ns:
+        g = np.linspace(0, 1, n)
+        pts = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+        r = quadrature.triangles(pts, Delaunay(pts).simplices, degree)
+        errs.append(abs((r.weights * np.exp(r.points[:, 0] + r.points[:, 1])).sum() - (np.e - 1) ** 2))
+    slope = np.polyfit(np.log(1 / (np.array(ns) - 1)), np.log(errs), 1)[0]
+    assert slope > (1.9 if degree == 1 else degree + 0.8), (slope, errs)  # order degree + 1 (centroid: 2)
+
+
+def test_generated_triangulation_covers_a_plate_with_a_hole():
+    plate = geometry.Rectangle([0, 0], [20, 20]) - geometry.Disk([0, 0], 5)
+    with geometry.numpy_seed(0):
+        r = quadrature.triangles(*geometry.triangulate(plate, 4000, 400), 1)
+    assert r.weights.sum() == pytest.approx(400 - 25 * pi / 4, rel=2e-3)  # chords across the arc
+    assert geometry.inside(plate, r.points).all()
+
+
+def test_mesh_files_are_read_by_meshio_with_clear_errors(tmp_path):
+    import meshio
+
+    pts = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]], float)
+    meshio.write(tmp_path / "square.vtu", meshio.Mesh(pts, [("triangle", np.array([[0, 1, 2], [1, 3, 2]]))]))
+    points, cells = geometry.read_mesh(tmp_path / "square.vtu")
+    assert quadrature.triangles(points, cells, 2).weights.sum() == pytest.approx(1.0)
+    meshio.write(tmp_path / "lines.vtu", meshio.Mesh(pts, [("line", np.array([[0, 1], [1, 3]]))]))
+    with pytest.raises(KinnError, match=r"has no triangle cells \(it has: line\)"):
+        geometry.read_mesh(tmp_path / "lines.vtu")
+    (tmp_path / "junk.msh").write_text("not a mesh")
+    with pytest.raises(KinnError, match="cannot read mesh file .*junk.msh"):
+        geometry.read_mesh(tmp_path / "junk.msh")
+    with pytest.raises(KinnError, match="no triangle rule of degree 3"):
+        quadrature.triangles(points, cells, 3)
