@@ -10,6 +10,7 @@ PROBLEMS = {
     "heat_multiscale": "kinn.problems.heat:heat_multiscale",
     "helmholtz2d": "kinn.problems.helmholtz:helmholtz2d",
     "burgers1d": "kinn.problems.burgers:burgers1d",
+    "plate_hole": "kinn.problems.plate_hole:plate_hole",
     "darcy": "kinn.problems.darcy:darcy",
     "burgers_operator": "kinn.problems.burgers_operator:burgers_operator",
 }

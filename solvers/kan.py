@@ -313,6 +313,10 @@ class KAN(nn.Module):
             x = layer(self._squash(x) if i else x)
         return x
 
+    # The jet kernels' backward (fast PyTorch and Triton) is not differentiable again: residuals with
+    # mixed second derivatives or flux divergences (elasticity) are evaluated by autograd instead.
+    jets_nest = False
+
     @property
     def prefers_jets(self) -> bool:
         """Jets where the fused Triton kernels run (CUDA). On CPU the closed-form bases under nested

@@ -61,3 +61,18 @@ def test_interval_boundary_gets_both_ends():
         x = geometry.boundary(geometry.Interval(0, 1), n)
         assert x.shape == (n, 1) and set(x[:, 0]) == {0.0, 1.0}
     assert set(geometry.boundary(geometry.Interval(0, 1), 4, on=geometry.at(0, 1.0))[:, 0]) == {1.0}
+
+
+@pytest.mark.parametrize("name, form", [(n, f) for n in NAMES for f in registry.get_problem(n).forms
+                                        if f != "operator"])  # operator runs: tests/test_operator.py
+def test_every_form_of_every_problem_runs_from_the_cli(name, form, tmp_path, capsys):
+    import json
+
+    from kinn.cli import main
+
+    code = main(["solve", name, "--form", form, "--steps", "3", "--lbfgs", "0", "--out", str(tmp_path), "--json",
+                 "--set", "points.n_interior=64", "--set", "points.n_boundary=16", "--set", "points.n_initial=16",
+                 "--set", "points.n_eval=64", "--set", "model.widths=[8]"])
+    assert code == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["form"] == form and all(np.isfinite(e["rel_l2"]) for e in s["errors"].values())
