@@ -161,7 +161,10 @@ def build_model(problem: Problem, family: Family, cfg: RunConfig, device, dtype)
                             f"not '{cfg.points.sampler}'")
         shape = grid.shape_for(cfg.points.n_interior, problem.dim)
         return GridModel(net, lo, hi, shape, form.transform(problem)).to(device=device, dtype=dtype)
-    return FieldModel(net, lo, hi, form.transform(problem), cfg.derivatives).to(device=device, dtype=dtype)
+    model = FieldModel(net, lo, hi, form.transform(problem), cfg.derivatives)
+    if getattr(form, "unknowns", None):  # an inverse form's scalars train with the network
+        model.add_unknowns(form.unknowns, form.observations.columns(problem))
+    return model.to(device=device, dtype=dtype)
 
 
 def eval_set(problem: Problem, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -240,7 +243,8 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
         points.update(sample())
 
     def score():
-        return evaluate.errors(evaluate.predict(model, x_eval, dtype, device), y_eval, problem.fields)
+        errors = evaluate.errors(evaluate.predict(model, x_eval, dtype, device), y_eval, problem.fields)
+        return {**errors, **model.unknown_report()} if hasattr(model, "unknown_report") else errors
 
     t0 = time.perf_counter()
     weights = term_weights(form_obj, tc)
@@ -252,7 +256,7 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
     wall = time.perf_counter() - t0
 
     pred = evaluate.predict(model, x_eval, dtype, device)
-    errors = evaluate.errors(pred, y_eval, problem.fields)
+    errors = score()
     if problem.derived and not isinstance(model, GridModel):
         errors.update(evaluate.derived_errors(problem, model, x_eval, dtype, device))
     x_res = model.nodes().cpu().numpy() if isinstance(model, GridModel) else x_eval  # grids: on its own nodes

@@ -138,6 +138,9 @@ def _print_summary(s: dict) -> None:
     print(f"stopped: {s['stop_reason']}")
     held_out = "test samples" if s["form"] == "operator" else "held-out points"
     for name, e in s["errors"].items():
+        if e.get("rel_l2") is None:  # an inverse problem's unknown: its estimate and error
+            print(f"  {name}: " + ", ".join(f"{k} {v:.6g}" for k, v in e.items() if v is not None))
+            continue
         extra = "".join(f", {k} {v:.3e}" for k, v in e.items() if k not in ("rel_l2", "max") and v is not None)
         print(f"  {name}: relative L2 {e['rel_l2']:.3e}, max error {e['max']:.3e}{extra} ({held_out})")
     if s.get("residual_rms") is not None:

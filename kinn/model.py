@@ -39,6 +39,30 @@ class FieldModel(nn.Module):
             raise KinnError(f"derivatives = 'jet' is not available here: {why}; use 'auto' or 'autograd'")
         self.jets_possible, self.derivatives = not why, derivatives
 
+    def add_unknowns(self, unknowns, observed: list[int]) -> None:
+        """Trainable scalars of an inverse form (`kinn.forms.Unknown`), stored as θ: the value is exp(θ)
+        for a positive unknown, else θ; `observed` are the output columns the observations give."""
+        self.unknown_specs = {u.name: u for u in unknowns}
+        self.unknowns = nn.ParameterDict({
+            u.name: nn.Parameter(torch.tensor(float(np.log(u.initial) if u.positive else u.initial)))
+            for u in unknowns})
+        self.observed = list(observed)
+
+    def unknown_values(self) -> dict[str, torch.Tensor]:
+        """The unknowns' current values, {name: scalar tensor} (differentiable)."""
+        specs = getattr(self, "unknown_specs", {})
+        return {n: (t.exp() if specs[n].positive else t) for n, t in getattr(self, "unknowns", {}).items()}
+
+    def unknown_report(self) -> dict[str, float]:
+        """{"value/E": estimate, "rel_error/E": |estimate − true| / |true| where the true value is known}."""
+        out = {}
+        for name, v in self.unknown_values().items():
+            out[f"value/{name}"] = float(v.detach())
+            true = self.unknown_specs[name].true
+            if true is not None:
+                out[f"rel_error/{name}"] = abs(out[f"value/{name}"] - true) / abs(true)
+        return out
+
     @property
     def use_jets(self) -> bool:
         """Whether residuals get jets; "auto" asks the network, on its current device (`net.prefers_jets`)."""

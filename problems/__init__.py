@@ -11,6 +11,7 @@ PROBLEMS = {
     "helmholtz2d": "kinn.problems.helmholtz:helmholtz2d",
     "burgers1d": "kinn.problems.burgers:burgers1d",
     "plate_hole": "kinn.problems.plate_hole:plate_hole",
+    "plate_hole_inverse": "kinn.problems.plate_hole:plate_hole_inverse",
     "darcy": "kinn.problems.darcy:darcy",
     "burgers_operator": "kinn.problems.burgers_operator:burgers_operator",
 }

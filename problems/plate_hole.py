@@ -6,15 +6,15 @@ project's own P3 finite-element solution (scripts/make_plate_hole_reference.py, 
 """
 import torch
 
-from kinn import (BoundaryResidual, Dirichlet, EnergyForm, OutputTransform, Problem, Rectangle, StrongForm, Traction,
-                  at, mechanics)
+from kinn import (BoundaryResidual, Dirichlet, EnergyForm, InverseForm, Observations, OutputTransform, Problem,
+                  Rectangle, StrongForm, Traction, Unknown, at, mechanics)
 from kinn.geometry import Disk
 
 E, NU, LOAD, L, R = 1000.0, 0.3, 100.0, 20.0, 5.0
 
 
-def sigma(u):  # in units of the load, so that residuals and conditions are O(1)
-    return mechanics.stress(u, E, NU, "stress") / LOAD
+def sigma(u, young=E):  # in units of the load, so that residuals and conditions are O(1)
+    return mechanics.stress(u, young, NU, "stress") / LOAD
 
 
 def load(x):  # the prescribed traction on x = 20 in units of the load, (N, 2)
@@ -25,20 +25,29 @@ def free(x):  # the hole and the top edge
     return (abs(x[:, 0] ** 2 + x[:, 1] ** 2 - R**2) < 1e-6) | (abs(x[:, 1] - L) < 1e-6)
 
 
+def conditions(young=lambda p: E):
+    """Symmetry (u·n = 0 and no shear on x = 0, y = 0), the load on x = 20, free hole and top; with
+    Young's modulus young(p) of the unknowns p (the inverse problem) or the known E."""
+    def t(u, n, p):
+        return mechanics.traction(sigma(u, young(p)), n)
+
+    return [
+        Dirichlet(0.0, on=at(0, 0.0), component="ux", name="symmetry_x"),
+        Dirichlet(0.0, on=at(1, 0.0), component="uy", name="symmetry_y"),
+        BoundaryResidual(fn=lambda u, x, n, p=None: t(u, n, p)[:, 1:], on=at(0, 0.0), name="shear_x"),
+        BoundaryResidual(fn=lambda u, x, n, p=None: t(u, n, p)[:, :1], on=at(1, 0.0), name="shear_y"),
+        BoundaryResidual(fn=lambda u, x, n, p=None: t(u, n, p) - load(x), on=at(0, L), name="load"),
+        BoundaryResidual(fn=lambda u, x, n, p=None: t(u, n, p), on=free, name="free"),
+    ]
+
+
 plate_hole = Problem(
     name="plate_hole",
     description="quarter plate [0,20]² with a hole r=5, plane stress, σ_xx=100 on x=20 (KINN ex. 2)",
     domain=Rectangle([0, 0], [L, L]) - Disk([0, 0], R),
     fields=("ux", "uy"),
     # ∇·σ = 0; on x = 0 and y = 0 the normal displacement and the shear traction vanish (symmetry)
-    strong=StrongForm(lambda u, x: R * mechanics.equilibrium(sigma(u), u), bcs=[
-        Dirichlet(0.0, on=at(0, 0.0), component="ux", name="symmetry_x"),
-        Dirichlet(0.0, on=at(1, 0.0), component="uy", name="symmetry_y"),
-        BoundaryResidual(fn=lambda u, x, n: mechanics.traction(sigma(u), n)[:, 1:], on=at(0, 0.0), name="shear_x"),
-        BoundaryResidual(fn=lambda u, x, n: mechanics.traction(sigma(u), n)[:, :1], on=at(1, 0.0), name="shear_y"),
-        BoundaryResidual(fn=lambda u, x, n: mechanics.traction(sigma(u), n) - load(x), on=at(0, L), name="load"),
-        BoundaryResidual(fn=lambda u, x, n: mechanics.traction(sigma(u), n), on=free, name="free"),
-    ]),
+    strong=StrongForm(lambda u, x: R * mechanics.equilibrium(sigma(u), u), bcs=conditions()),
     # Π = ∫ ψ − ∫ t·u; symmetry exactly as KINN: u_x = x N_x, u_y = y N_y; free edges are natural
     energy=EnergyForm(lambda u, x: mechanics.elastic_energy(u, E, NU, "stress"), bcs=[
         OutputTransform(lambda x, raw: raw * x / L),
@@ -51,4 +60,19 @@ plate_hole = Problem(
     defaults={"train": {"steps": 5000, "lr": 1e-3, "eval_every": 500},
               "points": {"n_interior": 4000, "n_boundary": 400, "n_eval": 5000},
               "model": {"mlp": {"widths": [30, 30, 30]}, "kan": {"hidden": [8, 8, 8], "grid": 10}}},
+)
+
+
+# KINN example 7: the same plate with E unknown (start 1,200, true 1,000), fitted to displacements at
+# 300 points drawn inside the plate and valued by the FEM reference (not the evaluation points)
+plate_hole_inverse = Problem(
+    name="plate_hole_inverse",
+    description="plate_hole with Young's modulus unknown (start 1200, true 1000), fitted to displacements (KINN ex. 7)",
+    domain=plate_hole.domain,
+    fields=("ux", "uy"),
+    inverse=InverseForm(lambda u, x, p: R * mechanics.equilibrium(sigma(u, p["E"]), u),
+                        unknowns=[Unknown("E", 1200.0, positive=True, true=E)],
+                        observations=Observations(n=300), bcs=conditions(young=lambda p: p["E"])),
+    reference="plate_hole.h5",
+    defaults=plate_hole.defaults,
 )
