@@ -12,6 +12,8 @@ PROBLEMS = {
     "burgers1d": "kinn.problems.burgers:burgers1d",
     "plate_hole": "kinn.problems.plate_hole:plate_hole",
     "plate_hole_inverse": "kinn.problems.plate_hole:plate_hole_inverse",
+    "composite": "kinn.problems.composite:composite",
+    "koch_snowflake": "kinn.problems.koch:koch_snowflake",
     "darcy": "kinn.problems.darcy:darcy",
     "burgers_operator": "kinn.problems.burgers_operator:burgers_operator",
 }

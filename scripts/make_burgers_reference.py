@@ -29,9 +29,7 @@ Usage:  python scripts/make_burgers_reference.py [--out data/burgers1d.h5] [--nx
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -155,15 +153,12 @@ def spectral_solve(x, t, npts: int = 2048, dt: float = 2.5e-5, nu: float = NU) -
 # Build, check, write
 # ----------------------------------------------------------------------------------------------------
 def write_h5(path: Path, x, t, u, attrs: dict) -> None:
-    """Write the grid layout atomically: a temporary file in the same folder, then os.replace."""
+    """Write the grid layout atomically (kinn.io.atomic_write)."""
     import h5py
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
+    from kinn.io import atomic_write
+
+    def write(tmp):
         with h5py.File(tmp, "w") as f:
             f.create_dataset("coords/x", data=np.asarray(x, dtype=np.float64))
             f.create_dataset("coords/t", data=np.asarray(t, dtype=np.float64))
@@ -171,12 +166,8 @@ def write_h5(path: Path, x, t, u, attrs: dict) -> None:
             f.attrs["coord_names"] = "x,t"
             for key, value in attrs.items():
                 f.attrs[key] = value
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+
+    atomic_write(path, write)
 
 
 def main(argv=None) -> int:

@@ -42,9 +42,7 @@ Usage:  python scripts/make_plate_hole_reference.py [--out data/plate_hole.h5] [
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -295,15 +293,12 @@ def kirsch_check(order: int, ns: int = 32, nr: int = 48) -> tuple[float, float]:
 # Write
 # ----------------------------------------------------------------------------------------------------
 def write_h5(path: Path, points, fields: dict, derived: dict, triangles, attrs: dict) -> None:
-    """Write the points layout atomically: a temporary file in the same folder, then os.replace."""
+    """Write the points layout atomically (kinn.io.atomic_write)."""
     import h5py
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
+    from kinn.io import atomic_write
+
+    def write(tmp):
         with h5py.File(tmp, "w") as f:
             f.create_dataset("points", data=np.asarray(points, dtype=np.float64))
             for name, v in fields.items():
@@ -313,12 +308,8 @@ def write_h5(path: Path, points, fields: dict, derived: dict, triangles, attrs: 
             f.create_dataset("mesh/triangles", data=np.asarray(triangles, dtype=np.int64))
             for key, value in attrs.items():
                 f.attrs[key] = value
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+
+    atomic_write(path, write)
 
 
 def main(argv=None) -> int:

@@ -20,7 +20,8 @@ def test_problem_is_well_formed(name):
     assert x.shape == (50, p.dim) and x.dtype == np.float64
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if registry.get_problem(n).exact is not None])
+@pytest.mark.parametrize("name", [n for n in NAMES if registry.get_problem(n).exact is not None
+                                  and "strong" in registry.get_problem(n).forms])
 def test_exact_solution_has_zero_residual_and_meets_conditions(name, function_model):
     p = registry.get_problem(name)
     model = function_model(p.exact)
@@ -76,3 +77,28 @@ def test_every_form_of_every_problem_runs_from_the_cli(name, form, tmp_path, cap
     assert code == 0
     s = json.loads(capsys.readouterr().out)
     assert s["form"] == form and all(np.isfinite(v) for e in s["errors"].values() for v in e.values())
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if registry.get_problem(n).exact is not None
+                                  and "energy" in registry.get_problem(n).forms])
+def test_exact_solution_minimises_the_energy(name, function_model):
+    """Π(u*) < Π(u* ± ε φ) for a perturbation φ that vanishes where u is prescribed (the hard transform)."""
+    from kinn.api import resolve_config
+
+    p = registry.get_problem(name)
+    form = p.form("energy")
+    cfg = resolve_config(p, "mlp", "energy", points={"n_interior": 20000})
+    with geometry.numpy_seed(0):
+        pts = {k: torch.as_tensor(v) for k, v in form.sample(p, cfg.points).items()}
+    transform = form.transform(p)
+    exact_raw = lambda x: torch.zeros_like(p.exact(x))  # noqa: E731  (u = g + d·0 = g on the boundary)
+
+    def energy(eps):
+        def u(x):
+            bump = torch.sin(3 * x[:, :1] + 1) * torch.cos(2 * x[:, 1:2] - 0.5)
+            base = transform(x, exact_raw(x) + eps * bump)  # g + d (eps bump): the boundary values are kept
+            return p.exact(x) + (base - transform(x, exact_raw(x)))
+        return float(sum(form.loss(function_model(u), p, pts).values()).detach())
+
+    e0 = energy(0.0)
+    assert energy(2.0) > e0 and energy(-2.0) > e0, (energy(-2.0), e0, energy(2.0))
