@@ -97,11 +97,21 @@ def neo_hookean_stress(u, E: float, nu: float) -> torch.Tensor:
     return P @ F.transpose(1, 2) / det[:, None, None]
 
 
-def von_mises(sigma: torch.Tensor, nu: float | None = None, plane: str = "stress") -> torch.Tensor:
+def neo_hookean_von_mises(u, E: float, nu: float) -> torch.Tensor:
+    """Von Mises stress of the Neo-Hookean solid in plane strain (F_zz = 1: σ_zz = λ ln J / J), (N,)."""
+    lam, _ = lame(E, nu, "strain")
+    _, det = _deformation(u)
+    return von_mises(neo_hookean_stress(u, E, nu), szz=lam * torch.log(det) / det)
+
+
+def von_mises(sigma: torch.Tensor, nu: float | None = None, plane: str = "stress",
+              szz: torch.Tensor | None = None) -> torch.Tensor:
     """Von Mises stress of in-plane stresses (N, 2, 2), shape (N,). Plane stress: σ_zz = 0; plane strain:
-    σ_zz = ν (σ_xx + σ_yy), so ν is needed."""
+    σ_zz = ν (σ_xx + σ_yy) of linear elasticity, so ν is needed; or give σ_zz itself (`szz`, (N,))."""
     sxx, syy, sxy = sigma[:, 0, 0], sigma[:, 1, 1], sigma[:, 0, 1]
-    if plane == "stress":
+    if szz is not None:
+        pass
+    elif plane == "stress":
         szz = torch.zeros_like(sxx)
     elif plane == "strain":
         if nu is None:

@@ -84,3 +84,16 @@ def test_von_mises_plane_strain_and_pure_shear():
     assert float(mechanics.von_mises(hydro, nu=0.3, plane="strain")) == pytest.approx(5.0 * (1 - 0.6))
     with pytest.raises(KinnError, match="needs nu"):
         mechanics.von_mises(hydro, plane="strain")
+
+
+def test_neo_hookean_von_mises_uses_the_plane_strain_out_of_plane_stress():
+    E, nu = 1000.0, 0.3
+    lam, _ = mechanics.lame(E, nu, "strain")
+    F = torch.tensor([[1.1, 0.05], [0.0, 0.95]], dtype=F64)
+    u, x = field(lambda x: x @ (F - torch.eye(2, dtype=F64)).T, n=2)
+    J = torch.det(F)
+    sigma = mechanics.neo_hookean_stress(u, E, nu)
+    szz = lam * torch.log(J) / J  # F_zz = 1: P_zz = λ ln J, σ_zz = P_zz / J
+    s = sigma[0].detach()
+    expect = torch.sqrt(0.5 * ((s[0, 0] - s[1, 1]) ** 2 + (s[1, 1] - szz) ** 2 + (szz - s[0, 0]) ** 2) + 3 * s[0, 1] ** 2)
+    torch.testing.assert_close(mechanics.neo_hookean_von_mises(u, E, nu)[0].detach(), expect)
