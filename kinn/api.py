@@ -259,8 +259,10 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
     errors = score()
     if problem.derived and not isinstance(model, GridModel):
         errors.update(evaluate.derived_errors(problem, model, x_eval, dtype, device))
-    x_res = model.nodes().cpu().numpy() if isinstance(model, GridModel) else x_eval  # grids: on its own nodes
-    residual = (evaluate.residual_norm(form_obj, model, problem, x_res, dtype, device, chunk=len(x_res))
+    on_grid = isinstance(model, GridModel)  # a grid model's residual: on its own nodes, in one piece
+    x_res = model.nodes().cpu().numpy() if on_grid else x_eval
+    residual = (evaluate.residual_norm(form_obj, model, problem, x_res, dtype, device,
+                                       chunk=len(x_res) if on_grid else 8192)
                 if hasattr(form_obj, "residuals") else None)
     result = Result(problem, family, cfg, model, history, errors, residual, run_dir, wall, points, x_eval)
     if run_dir is not None:

@@ -326,11 +326,12 @@ def with_unknowns(fn, p: dict):
     """fn with the unknowns: `fn(*args, p)` when fn takes one argument more than given, else fn(*args)."""
     import inspect
 
+    try:
+        takes = len(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):  # a builtin or C function: no unknowns
+        takes = None
+
     def call(*args):
-        try:
-            takes = len(inspect.signature(fn).parameters)
-        except (TypeError, ValueError):
-            takes = len(args)
         return fn(*args, p) if takes == len(args) + 1 else fn(*args)
 
     return call
@@ -347,8 +348,8 @@ class InverseForm:
     bcs:          as in the strong form; a `BoundaryResidual` fn may take p as a fourth argument.
 
     Loss terms: "pde", the soft conditions, and "data", the mean squared misfit at the observations
-    relative to the observations' mean square (scale-free). Unknowns without an unknown field can be
-    added by a second network in the same way later; today the unknowns are scalars.
+    relative to the observations' mean square (scale-free). The unknowns are scalars; an unknown field
+    (a second network for K(x)) is not supported yet.
     """
 
     residual: Callable
