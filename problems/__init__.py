@@ -12,6 +12,7 @@ PROBLEMS = {
     "burgers1d": "kinn.problems.burgers:burgers1d",
     "plate_hole": "kinn.problems.plate_hole:plate_hole",
     "plate_hole_inverse": "kinn.problems.plate_hole:plate_hole_inverse",
+    "neo_hookean_beam": "kinn.problems.neo_hookean_beam:neo_hookean_beam",
     "composite": "kinn.problems.composite:composite",
     "koch_snowflake": "kinn.problems.koch:koch_snowflake",
     "darcy": "kinn.problems.darcy:darcy",

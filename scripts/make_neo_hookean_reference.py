@@ -342,7 +342,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=2, help="load increments")
     p.add_argument("--rtol", type=float, default=1e-10, help="Newton tolerance, ||R_free|| / ||f_free||")
     p.add_argument("--tol-u", type=float, default=1e-4, help="largest accepted estimated rel. L2 error of uy")
-    p.add_argument("--tol-mises", type=float, default=1e-2, help="... and of von Mises at x >= 0.2")
+    p.add_argument("--tol-mises", type=float, default=1e-3, help="... and of von Mises at x >= 0.2")
     a = p.parse_args(argv)
     if a.levels < 3:
         p.error("--levels must be >= 3 (the error estimate needs three levels)")

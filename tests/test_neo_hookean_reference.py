@@ -85,7 +85,8 @@ def test_tip_deflection(ref):
     assert uy < 0
     assert abs(-uy - linear) < 0.1 * linear
     assert np.isclose(uy, float(ref["attrs"]["tip_uy"]), rtol=0, atol=1e-12)
-    assert uy == ref["fields/uy"].min()  # the tip sags most
+    mid = np.isclose(p[:, 1], 0.5, rtol=0, atol=1e-12)
+    assert uy == ref["fields/uy"][mid].min()  # the axis sags most at the tip
 
 
 def test_newton_converges_on_a_coarse_mesh(script):
