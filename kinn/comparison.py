@@ -144,6 +144,9 @@ def compare(problem: str | Problem, solvers=("mlp", "kan"), form: str | None = N
                               points=points_user, **overrides)
     form = base.form
     problem.form(form)  # a form the problem lacks is named before any family is asked
+    if form == "operator":  # one family (fno) trains operators, and their runs have no point fields
+        raise KinnError("kinn compare does not cover the operator form; run `kinn solve PROBLEM --solver fno` "
+                        "(scripts/fno_darcy.py for Darcy)")
     for fam in families.values():  # refuse before anything runs
         fam.check(problem, form)
     budget = _budget(base, budget_steps, budget_seconds, train_user)

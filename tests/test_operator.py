@@ -129,3 +129,8 @@ def test_cli_solves_darcy_and_reports_both_resolutions(darcy_data, tmp_path, cap
     assert code == 0
     s = json.loads(capsys.readouterr().out)
     assert s["form"] == "operator" and set(s["errors"]["u"]) >= {"rel_l2", "max", "rel_l2@17x17"}
+
+
+def test_compare_refuses_the_operator_form():
+    with pytest.raises(KinnError, match="kinn compare does not cover the operator form"):
+        kinn.compare("darcy", ("fno",), seeds=1, budget_steps=1, match=None)
