@@ -124,3 +124,24 @@ def _load(path: Path, fields, coords) -> Reference:
 
 def load_reference(name, problem) -> Reference:
     return _load(resolve(name), problem.fields, problem.coords)
+
+
+def write_points(path, points, fields: dict, attrs: dict, derived: dict | None = None, triangles=None) -> None:
+    """Write a reference in the `points` layout (data/README.md) atomically: points (N, D), fields/<name>
+    and derived/<name> (N,), mesh/triangles (M, 3) when given, and the root attributes."""
+    import h5py
+
+    from .io import atomic_write
+
+    def write(tmp):
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("points", data=np.asarray(points, dtype=np.float64))
+            for group, values in (("fields", fields), ("derived", derived or {})):
+                for name, v in values.items():
+                    f.create_dataset(f"{group}/{name}", data=np.asarray(v, dtype=np.float64))
+            if triangles is not None:
+                f.create_dataset("mesh/triangles", data=np.asarray(triangles, dtype=np.int64))
+            for key, value in attrs.items():
+                f.attrs[key] = value
+
+    atomic_write(path, write)

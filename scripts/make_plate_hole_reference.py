@@ -293,23 +293,10 @@ def kirsch_check(order: int, ns: int = 32, nr: int = 48) -> tuple[float, float]:
 # Write
 # ----------------------------------------------------------------------------------------------------
 def write_h5(path: Path, points, fields: dict, derived: dict, triangles, attrs: dict) -> None:
-    """Write the points layout atomically (kinn.io.atomic_write)."""
-    import h5py
+    """Write the points layout atomically (kinn.reference.write_points)."""
+    from kinn.reference import write_points
 
-    from kinn.io import atomic_write
-
-    def write(tmp):
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("points", data=np.asarray(points, dtype=np.float64))
-            for name, v in fields.items():
-                f.create_dataset(f"fields/{name}", data=np.asarray(v, dtype=np.float64))
-            for name, v in derived.items():
-                f.create_dataset(f"derived/{name}", data=np.asarray(v, dtype=np.float64))
-            f.create_dataset("mesh/triangles", data=np.asarray(triangles, dtype=np.int64))
-            for key, value in attrs.items():
-                f.attrs[key] = value
-
-    atomic_write(path, write)
+    write_points(path, points, fields, attrs, derived, triangles)
 
 
 def main(argv=None) -> int:
