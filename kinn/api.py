@@ -242,8 +242,9 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
     def resample():
         points.update(sample())
 
-    def score():
-        errors = evaluate.errors(evaluate.predict(model, x_eval, dtype, device), y_eval, problem.fields)
+    def score(pred=None):
+        pred = evaluate.predict(model, x_eval, dtype, device) if pred is None else pred
+        errors = evaluate.errors(pred, y_eval, problem.fields)
         return {**errors, **model.unknown_report()} if hasattr(model, "unknown_report") else errors
 
     t0 = time.perf_counter()
@@ -256,7 +257,7 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
     wall = time.perf_counter() - t0
 
     pred = evaluate.predict(model, x_eval, dtype, device)
-    errors = score()
+    errors = score(pred)
     if problem.derived and not isinstance(model, GridModel):
         errors.update(evaluate.derived_errors(problem, model, x_eval, dtype, device))
     on_grid = isinstance(model, GridModel)  # a grid model's residual: on its own nodes, in one piece

@@ -288,10 +288,10 @@ class Observations:
 
     def load(self, problem) -> tuple[np.ndarray, np.ndarray]:
         """(points (N, D), values (N, k) of the observed fields), read or drawn once per process."""
-        key = (problem.name, self)
+        key = (id(problem), self)  # the problem is kept with its data, so no other object takes its id
         if key not in _OBSERVED:
-            _OBSERVED[key] = self._load(problem)
-        return _OBSERVED[key]
+            _OBSERVED[key] = (problem, *self._load(problem))
+        return _OBSERVED[key][1:]
 
     def _load(self, problem):
         cols = self.columns(problem)

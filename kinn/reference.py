@@ -81,15 +81,20 @@ class Reference:
     def derived_at(self, name: str, x: np.ndarray) -> np.ndarray:
         """A derived quantity stored as `derived/<name>` (points layout: von Mises stress, say) at points x,
         linearly interpolated (exact at the nodes), shape (N,)."""
+        if name not in self.derived:
+            raise KinnError(f"{self.path}: no derived quantity '{name}' (has: {', '.join(self.derived) or 'none'})")
+        return self._scattered(self.derived[name], x)
+
+    def _scattered(self, values: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Node values of the points layout at x: the nodes' own values where x are nodes (evaluation sets
+        are), else linear interpolation over a Delaunay triangulation (slow for large files)."""
         from scipy.interpolate import LinearNDInterpolator
         from scipy.spatial import cKDTree
 
-        if name not in self.derived:
-            raise KinnError(f"{self.path}: no derived quantity '{name}' (has: {', '.join(self.derived) or 'none'})")
         dist, idx = cKDTree(self.points).query(x)
-        if np.all(dist < 1e-12):  # the evaluation set is the reference's own nodes: no triangulation needed
-            return self.derived[name][idx]
-        return LinearNDInterpolator(self.points, self.derived[name])(x)
+        if np.all(dist < 1e-12):
+            return values[idx]
+        return LinearNDInterpolator(self.points, values)(x)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Reference values at points x (N, D), shape (N, C)."""
@@ -101,9 +106,7 @@ class Reference:
             method, kw = ("cubic", {"solver": spsolve}) if min(map(len, self.axes)) > 3 else ("linear", {})
             cols = [RegularGridInterpolator(self.axes, self.values[n], method=method, **kw)(x) for n in self.fields]
         else:
-            from scipy.interpolate import LinearNDInterpolator
-
-            cols = [LinearNDInterpolator(self.points, self.values[n])(x) for n in self.fields]
+            cols = [self._scattered(self.values[n], x) for n in self.fields]
         out = np.stack(cols, 1)
         if np.isnan(out).any():
             raise KinnError(f"{self.path}: points outside the reference data's domain")

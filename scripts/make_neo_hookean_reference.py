@@ -50,6 +50,10 @@ from pathlib import Path
 
 import numpy as np
 
+from kinn import mechanics
+from kinn.numerics import rel_l2, richardson
+from kinn.reference import write_points
+
 ROOT = Path(__file__).resolve().parent.parent
 LENGTH, HEIGHT = 4.0, 1.0
 E, NU = 1000.0, 0.3
@@ -58,9 +62,7 @@ ROUNDOFF_RTOL = 1e-8              # Newton also stops below this once the residu
 CLAMP_ZONE = 0.2                  # von Mises is also compared away from the clamp, x >= CLAMP_ZONE
 
 
-def lame(e: float = E, nu: float = NU) -> tuple[float, float]:
-    """(lambda, mu), the plane-strain (3-D) Lame parameters."""
-    return e * nu / ((1 + nu) * (1 - 2 * nu)), e / (2 * (1 + nu))
+LAM, MU = mechanics.lame(E, NU, "strain")  # the plane-strain (3-D) Lame parameters
 
 
 def kinematics(du):
@@ -148,7 +150,7 @@ class Problem:
     def __init__(self, nx: int, ny: int):
         from skfem import Basis, ElementTriP2, ElementVector, FacetBasis, MeshTri
 
-        self.lam, self.mu = lame()
+        self.lam, self.mu = LAM, MU
         self.mesh = MeshTri.init_tensor(np.linspace(0.0, LENGTH, nx + 1), np.linspace(0.0, HEIGHT, ny + 1))
         elem = ElementVector(ElementTriP2())
         self.basis = Basis(self.mesh, elem, intorder=4)
@@ -268,7 +270,7 @@ def evaluate(level: Level, xy: np.ndarray, u=None) -> dict[str, np.ndarray]:
     tind = level.mesh.element_finder()(pts[0], pts[1])
     X = level.basis.mapping.invF(pts[:, :, None], tind=tind)
     val, grad = _values(level.basis, u, X, tind)
-    lam, mu = lame()
+    lam, mu = LAM, MU
     return {k: v[..., 0] for k, v in _quantities(val, grad, lam, mu).items()}
 
 
@@ -276,7 +278,7 @@ def vertex_values(level: Level) -> dict[str, np.ndarray]:
     """Displacements at the vertices and stresses averaged over the triangles around each vertex."""
     X = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])        # the reference triangle's corners
     val, grad = _values(level.basis, level.u, X, None)      # (2, nel, 3), (2, 2, nel, 3)
-    lam, mu = lame()
+    lam, mu = LAM, MU
     q = _quantities(val, grad, lam, mu)
     # corner c of element e is the vertex of the mapped X[:, c]; MeshTri maps X to t[0], t[1], t[2]
     t = level.mesh.t
@@ -291,33 +293,12 @@ def vertex_values(level: Level) -> dict[str, np.ndarray]:
     return out
 
 
-def richardson(q2, q1, q0, size) -> tuple[float, float]:
-    """(error estimate of q0, observed rate p) from three levels, each halving h."""
-    d1, d0 = size(q2 - q1), size(q1 - q0)
-    p = float(np.log2(d1 / d0))
-    return (float(d0 / (2.0**p - 1.0)) if p > 0 else float("inf")), p
-
-
-def rel_l2(a, b) -> float:
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
-
-
 def beam_estimates() -> tuple[float, float]:
     """Linear tip deflection magnitudes: Euler-Bernoulli P L^3 / (3 E' I), E' = E / (1 - nu^2), and
     Timoshenko (plus P L / (kappa G A), kappa = 5/6)."""
     p, ep, inertia = -TRACTION[1] * HEIGHT, E / (1 - NU**2), HEIGHT**3 / 12
     eb = p * LENGTH**3 / (3 * ep * inertia)
-    return eb, eb + p * LENGTH / (5 / 6 * lame()[1] * HEIGHT)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Write
-# ----------------------------------------------------------------------------------------------------
-def write_h5(path: Path, points, fields: dict, derived: dict, triangles, attrs: dict) -> None:
-    """Write the points layout atomically (kinn.reference.write_points)."""
-    from kinn.reference import write_points
-
-    write_points(path, points, fields, attrs, derived, triangles)
+    return eb, eb + p * LENGTH / (5 / 6 * MU * HEIGHT)
 
 
 def main(argv=None) -> int:
@@ -435,8 +416,8 @@ def main(argv=None) -> int:
     cw = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0] < 0
     tri[cw] = tri[cw][:, [0, 2, 1]]
     out = Path(a.out)
-    write_h5(out, xy, {"ux": vv["ux"], "uy": vv["uy"]},
-             {k: vv[k] for k in ("sxx", "syy", "sxy", "szz", "mises")}, tri, attrs)
+    write_points(out, xy, {"ux": vv["ux"], "uy": vv["uy"]}, attrs,
+                 {k: vv[k] for k in ("sxx", "syy", "sxy", "szz", "mises")}, tri)
     print(f"\nwrote {out} ({out.stat().st_size / 1024:.0f} KiB, {len(xy)} points); "
           f"total {time.perf_counter() - t_start:.1f} s")
     return 0

@@ -50,6 +50,10 @@ from pathlib import Path
 
 import numpy as np
 
+from kinn import mechanics
+from kinn.numerics import rel_l2, richardson
+from kinn.reference import write_points
+
 ROOT = Path(__file__).resolve().parent.parent
 RADIUS, HALF = 5.0, 20.0          # hole radius, half-width of the plate (quarter plate [0, HALF]^2)
 E, NU = 1000.0, 0.3               # Young's modulus, Poisson's ratio (plane stress)
@@ -57,12 +61,7 @@ TRACTION = (100.0, 0.0)           # on x = HALF
 GRADING = 2.3                     # a in g(xi) = (exp(a xi) - 1) / (exp(a) - 1)
 
 
-def plane_stress_lame(e: float = E, nu: float = NU) -> tuple[float, float]:
-    """(lambda*, mu) of plane stress: lambda* = 2 lambda mu / (lambda + 2 mu) = E nu / (1 - nu^2)."""
-    from skfem.models.elasticity import lame_parameters
-
-    lam, mu = lame_parameters(e, nu)
-    return 2.0 * lam * mu / (lam + 2.0 * mu), mu
+LAM, MU = mechanics.lame(E, NU, "stress")  # the plane-stress Lame parameters, lambda* = E nu / (1 - nu^2)
 
 
 def blend_map(u, xi, half: float = HALF, radius: float = RADIUS, grading: float = GRADING):
@@ -141,7 +140,7 @@ def solve(level: Level, order: int = 3) -> Level:
     mesh = make_mesh(level.ns, level.nr, level.half, level.grading)
     elem = ElementVector({2: ElementTriP2, 3: ElementTriP3}[order]())
     basis = Basis(mesh, elem, intorder=2 * order)
-    lam, mu = plane_stress_lame()
+    lam, mu = LAM, MU
     K = linear_elasticity(lam, mu).assemble(basis)
     half = level.half
     right = FacetBasis(mesh, elem, facets=mesh.facets_satisfying(lambda x: np.isclose(x[0], half)),
@@ -220,7 +219,7 @@ def evaluate(level: Level, pu: np.ndarray, pxi: np.ndarray, newton: int = 12) ->
             coef = level.u[edofs[2 * k + c, tind]]
             val[c] += coef * value
             grad[c] += coef * gradient
-    lam, mu = plane_stress_lame()
+    lam, mu = LAM, MU
     exx, eyy, gxy = grad[0, 0], grad[1, 1], grad[0, 1] + grad[1, 0]
     q = {"ux": val[0], "uy": val[1],
          "sxx": lam * (exx + eyy) + 2 * mu * exx, "syy": lam * (exx + eyy) + 2 * mu * eyy, "sxy": mu * gxy}
@@ -228,21 +227,9 @@ def evaluate(level: Level, pu: np.ndarray, pxi: np.ndarray, newton: int = 12) ->
     return {k: (v.reshape(n, -1) * w).sum(axis=1) for k, v in q.items()}
 
 
-def richardson(q2, q1, q0, size) -> tuple[float, float]:
-    """(error estimate of q0, observed rate p) from three levels, each halving h: the rate
-    p = log2(size(q2 - q1) / size(q1 - q0)) and the error size(q1 - q0) / (2^p - 1) (inf if p <= 0)."""
-    d1, d0 = size(q2 - q1), size(q1 - q0)
-    p = float(np.log2(d1 / d0))
-    return (float(d0 / (2.0**p - 1.0)) if p > 0 else float("inf")), p
-
-
 def von_mises(sxx, syy, sxy):
     """Plane-stress von Mises stress."""
     return np.sqrt(sxx**2 - sxx * syy + syy**2 + 3.0 * sxy**2)
-
-
-def rel_l2(a, b) -> float:
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -253,7 +240,7 @@ def section_forces(level: Level, order: int) -> tuple[float, float]:
     from skfem import FacetBasis, Functional
     from skfem.helpers import sym_grad
 
-    lam, mu = plane_stress_lame()
+    lam, mu = LAM, MU
     out = []
     for axis in (0, 1):
         fb = FacetBasis(level.mesh, level.basis.elem, intorder=2 * order,
@@ -287,16 +274,6 @@ def kirsch_check(order: int, ns: int = 32, nr: int = 48) -> tuple[float, float]:
     lev = solve(Level(ns, nr, half=400.0, grading=5.0), order)
     out = evaluate(lev, np.array([2.0, 0.0]), np.array([0.0, 0.0]))
     return float(out["sxx"][0]), float(out["syy"][1])
-
-
-# ----------------------------------------------------------------------------------------------------
-# Write
-# ----------------------------------------------------------------------------------------------------
-def write_h5(path: Path, points, fields: dict, derived: dict, triangles, attrs: dict) -> None:
-    """Write the points layout atomically (kinn.reference.write_points)."""
-    from kinn.reference import write_points
-
-    write_points(path, points, fields, attrs, derived, triangles)
 
 
 def main(argv=None) -> int:
@@ -414,8 +391,8 @@ def main(argv=None) -> int:
     cw = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0] < 0
     tri[cw] = tri[cw][:, [0, 2, 1]]
     out = Path(a.out)
-    write_h5(out, xy, {"ux": v["ux"], "uy": v["uy"]},
-             {"sxx": v["sxx"], "syy": v["syy"], "sxy": v["sxy"], "mises": mis[-1]}, tri, attrs)
+    write_points(out, xy, {"ux": v["ux"], "uy": v["uy"]}, attrs,
+                 {"sxx": v["sxx"], "syy": v["syy"], "sxy": v["sxy"], "mises": mis[-1]}, tri)
     print(f"\nwrote {out} ({out.stat().st_size / 1024:.0f} KiB, {len(xy)} points); "
           f"total {time.perf_counter() - t_start:.1f} s")
     return 0

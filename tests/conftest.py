@@ -1,6 +1,12 @@
+import importlib.util
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
 
 @pytest.fixture(autouse=True)
@@ -32,3 +38,21 @@ class FunctionModel(torch.nn.Module):
 @pytest.fixture
 def function_model():
     return FunctionModel
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """Import scripts/<name>.py by path (scripts/ is not a package), once per session."""
+    def load(name: str):
+        if name not in sys.modules:
+            spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module  # a dataclass in the script looks its module up by name
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[name]
+                raise
+        return sys.modules[name]
+
+    return load

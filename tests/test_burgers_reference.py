@@ -5,7 +5,6 @@ The file is built by `scripts/make_burgers_reference.py`; these tests do not reb
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,6 @@ h5py = pytest.importorskip("h5py")
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "burgers1d.h5"
-SCRIPT = ROOT / "scripts" / "make_burgers_reference.py"
 NU = 0.01 / np.pi
 
 
@@ -36,12 +34,8 @@ def ref():
 
 
 @pytest.fixture(scope="module")
-def script():
-    """The builder script imported by path (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("make_burgers_reference", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def script(load_script):
+    return load_script("make_burgers_reference")
 
 
 def test_layout(ref):

@@ -172,20 +172,9 @@ def test_write_checks_before_writing(tmp_path, change, message):
 # ---------------------------------------------------------------------------------------------------------
 # the generators and their scripts, at toy sizes
 # ---------------------------------------------------------------------------------------------------------
-def _script(name):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_make_darcy_script(tmp_path, capsys):
+def test_make_darcy_script(tmp_path, capsys, load_script):
     out = tmp_path / "darcy.h5"
-    assert _script("make_darcy").main(["--out", str(out), "--n", "17", "--n-train", "3", "--n-test", "2", "--quiet"]) == 0
+    assert load_script("make_darcy").main(["--out", str(out), "--n", "17", "--n-train", "3", "--n-test", "2", "--quiet"]) == 0
     assert "self-check" in capsys.readouterr().out
     d = read_dataset(out)
     assert d.inputs.shape == d.outputs.shape == (5, 1, 17, 17) and d.inputs.dtype == np.float32
@@ -197,14 +186,14 @@ def test_make_darcy_script(tmp_path, capsys):
     assert d.attrs["created_by"].startswith("python scripts/make_darcy.py --out")
     assert d.attrs["n"] == 17 and d.attrs["seed"] == 0 and d.attrs["tau"] == 3.0 and "finite-volume" in d.attrs["method"]
     assert d.subsample(2).shape == (9, 9)
-    assert _script("make_darcy").main(["--out", str(tmp_path / "even.h5"), "--n", "16", "--quiet"]) == 2
+    assert load_script("make_darcy").main(["--out", str(tmp_path / "even.h5"), "--n", "16", "--quiet"]) == 2
     assert "n must be odd" in capsys.readouterr().err
 
 
-def test_make_burgers_script(tmp_path, capsys):
+def test_make_burgers_script(tmp_path, capsys, load_script):
     out = tmp_path / "burgers.h5"
     args = ["--out", str(out), "--n", "64", "--n-train", "3", "--n-test", "1", "--t-final", "0.1", "--quiet"]
-    assert _script("make_burgers_data").main(args) == 0
+    assert load_script("make_burgers_data").main(args) == 0
     assert "self-check" in capsys.readouterr().out
     d = read_dataset(out)
     assert d.inputs.shape == d.outputs.shape == (4, 1, 64) and d.outputs.dtype == np.float32

@@ -6,8 +6,6 @@ is installed) that the script's Newton solver converges on a coarse mesh and low
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,6 @@ h5py = pytest.importorskip("h5py")
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "neo_hookean_beam.h5"
-SCRIPT = ROOT / "scripts" / "make_neo_hookean_reference.py"
 E, NU, P, L = 1000.0, 0.3, 5.0, 4.0
 
 
@@ -32,17 +29,8 @@ def ref():
 
 
 @pytest.fixture(scope="module")
-def script():
-    """The builder script imported by path (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("make_neo_hookean_reference", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks the module up by name
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[spec.name]
-        raise
-    return module
+def script(load_script):
+    return load_script("make_neo_hookean_reference")
 
 
 def test_layout_and_attributes(ref):

@@ -8,8 +8,6 @@ mesh agrees with the stored values.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +17,6 @@ h5py = pytest.importorskip("h5py")
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "plate_hole.h5"
-SCRIPT = ROOT / "scripts" / "make_plate_hole_reference.py"
 R, HALF = 5.0, 20.0
 SXX_05 = 358.32  # this script's converged sxx at (0, 5); Kirsch's infinite plate gives 300
 
@@ -37,17 +34,8 @@ def ref():
 
 
 @pytest.fixture(scope="module")
-def script():
-    """The builder script imported by path (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("make_plate_hole_reference", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks the module up by name
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[spec.name]
-        raise
-    return module
+def script(load_script):
+    return load_script("make_plate_hole_reference")
 
 
 def trapezoid(y, x):
