@@ -150,3 +150,18 @@ def test_fno_strong_form_training_lowers_the_error():
     after = kinn.solve("poisson2d", "fno", steps=60, lr=1e-2, **kw)
     assert after.errors["rel_l2/u"] < 0.5 * before, (before, after.errors)
     assert after.residual_rms is not None and math.isfinite(after.residual_rms)
+
+
+def test_grid_helpers_name_what_they_cannot_do():
+    with pytest.raises(KinnError, match="at least 4 nodes along an axis, got 3"):
+        grid.diff(torch.zeros(3), 0, 0.5, 2)
+    with pytest.raises(KinnError, match="order 3 are not implemented"):
+        grid.diff(torch.zeros(8), 0, 0.1, 3)
+    with pytest.raises(KinnError, match="supports 1-D and 2-D grids, not 3-D"):
+        grid.interpolate(torch.zeros(1, 4, 4, 4), np.zeros(3), np.ones(3), torch.zeros(2, 3))
+    with pytest.raises(KinnError, match="at least 2 nodes"):
+        grid.axis(0.0, 1.0, 1)
+    with pytest.raises(KinnError, match="sampler 'grid' needs a box domain, not a Disk"):
+        geometry.interior(geometry.Disk([0, 0], 1), 16, "grid")
+    with pytest.raises(KinnError, match="triangulate needs a 2-D domain"):
+        geometry.triangulate(geometry.Interval(0, 1), 10, 2)
