@@ -15,7 +15,8 @@ _WHERE = {
     "solve": "api", "load": "api", "Result": "api", "compare": "comparison", "Comparison": "comparison",
     "Problem": "problem", "StrongForm": "forms", "EnergyForm": "forms", "OperatorForm": "forms", "InverseForm": "forms", "Unknown": "forms", "Observations": "forms", "KinnError": "errors",
     "Dirichlet": "conditions", "Neumann": "conditions", "Initial": "conditions", "Traction": "conditions",
-    "OutputTransform": "conditions", "BoundaryResidual": "conditions",
+    "OutputTransform": "conditions", "BoundaryResidual": "conditions", "Interface": "conditions",
+    "SegmentResidual": "conditions",
     "Interval": "geometry", "Rectangle": "geometry", "Disk": "geometry", "Polygon": "geometry",
     "TimeDomain": "geometry", "GeometryXTime": "geometry", "at": "geometry",
 }

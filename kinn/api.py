@@ -149,18 +149,32 @@ def run_dir_for(cfg: RunConfig) -> Path:
     return path
 
 
-def build_model(problem: Problem, family: Family, cfg: RunConfig, device, dtype) -> FieldModel:
+def build_model(problem: Problem, family: Family, cfg: RunConfig, device, dtype) -> torch.nn.Module:
+    """The family's network wrapped for the problem: a `FieldModel`, a `GridModel` for grid families, or a
+    `PiecewiseModel` of one network per subdomain."""
     form = problem.form(cfg.form)
     options = family.config(cfg.model)
     family.check(problem, cfg.form, options)
     net = family.build(problem.dim, len(problem.fields), options)
     lo, hi = geometry.bbox(problem.domain)
     if getattr(net, "grid", False):  # a network on grids (FNO): trained on the nodes of a regular grid
+        if problem.subdomains:
+            raise KinnError(f"solver '{family.name}' trains on one regular grid; problem '{problem.name}' has "
+                            f"subdomains ({', '.join(problem.subdomains)}), which need a network each")
         if cfg.points.sampler != "grid":
             raise KinnError(f"solver '{family.name}' trains on a regular grid: points.sampler must be 'grid', "
                             f"not '{cfg.points.sampler}'")
         shape = grid.shape_for(cfg.points.n_interior, problem.dim)
         return GridModel(net, lo, hi, shape, form.transform(problem)).to(device=device, dtype=dtype)
+    if problem.subdomains:  # one network per subdomain, each initialised from its own draw
+        if getattr(form, "unknowns", None):
+            raise KinnError(f"problem '{problem.name}': an inverse form on subdomains is not supported")
+        from .piecewise import PiecewiseModel
+
+        nets = [net] + [family.build(problem.dim, len(problem.fields), options) for _ in problem.subdomains][1:]
+        parts = {name: FieldModel(n, lo, hi, form.transform(problem), cfg.derivatives)
+                 for name, n in zip(problem.subdomains, nets)}
+        return PiecewiseModel(parts, problem.subdomains).to(device=device, dtype=dtype)
     model = FieldModel(net, lo, hi, form.transform(problem), cfg.derivatives)
     if getattr(form, "unknowns", None):  # an inverse form's scalars train with the network
         model.add_unknowns(form.unknowns, form.observations.columns(problem))
@@ -249,9 +263,13 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
 
     t0 = time.perf_counter()
     weights = term_weights(form_obj, tc)
+    if hasattr(model, "parts"):  # per-subdomain hooks, each scaling its own share of the points
+        hooks, hook_points = model.hooks(family, family.config(cfg.model)), lambda: points["pde"].detach()
+    else:
+        hooks = family.hooks(model.net, family.config(cfg.model))
+        hook_points = lambda: model.scale(points["pde"]).detach()  # noqa: E731
     history = fit(model, lambda: form_obj.loss(model, problem, points), score, tc, weights=weights,
-                  resample=resample, hooks=family.hooks(model.net, family.config(cfg.model)),
-                  hook_points=lambda: model.scale(points["pde"]).detach(),
+                  resample=resample, hooks=hooks, hook_points=hook_points,
                   checkpoint=checkpointer(run_dir, model, draws),
                   resume=start["trainer"] if start is not None else None, group=group)
     wall = time.perf_counter() - t0

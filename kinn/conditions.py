@@ -6,6 +6,8 @@
     Traction(value, on=..., component=None)                    # energy form: work −∫ t·u over a boundary part
     Initial(value, component=None, weight=1.0, hard=False)     # u(x, t0) = value
     OutputTransform(fn)                                         # u = fn(x, N(x)), any hard constraint
+    Interface(a, b, start, end, flux=True, weight=1.0)          # subdomains a, b agree across a segment
+    SegmentResidual(fn, part, start, end, weight=1.0)           # fn(u, x, n) = 0 on an inner segment
 
 `value` is a number or a function of the points x (a torch tensor (N, D)) returning (N,) or (N, C).
 `on` selects a part of the boundary: a function of numpy points (N, D) returning a boolean mask
@@ -19,9 +21,11 @@ into one `OutputTransform` yourself.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 
 from .errors import KinnError
@@ -105,6 +109,68 @@ class OutputTransform:
 
     def __call__(self, x, raw):
         return self.fn(x, raw)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A straight segment inside the domain, start -> end (2-D points), for the two conditions below.
+
+    Its unit normal n is the segment's direction turned a quarter to the left (start (0, 0) -> end (1, 0)
+    gives n = (0, 1)). A strong form samples its points at random, an energy form by Gauss-Legendre.
+    """
+
+    start: tuple[float, float] = (0.0, 0.0)
+    end: tuple[float, float] = (1.0, 0.0)
+    weight: float = 1.0
+    name: str | None = None
+
+    def __post_init__(self):
+        if len(self.start) != 2 or len(self.end) != 2 or self.length == 0:
+            raise KinnError(f"{type(self).__name__}: start and end must be two distinct 2-D points, "
+                            f"got {self.start} and {self.end}")
+
+    @property
+    def length(self) -> float:
+        return math.dist(self.start, self.end)
+
+    def normal(self) -> tuple[float, float]:
+        dx, dy = (e - s for s, e in zip(self.start, self.end))
+        return (-dy / self.length, dx / self.length)
+
+    def rule(self, n: int, rule: str):
+        """A 1-D quadrature rule of about n points along the segment (`kinn.quadrature`)."""
+        from .quadrature import Rule, line
+
+        t = line(0.0, 1.0, n, rule)
+        s, e = np.asarray(self.start, float), np.asarray(self.end, float)
+        return Rule(s + t.points * (e - s), t.weights * self.length)
+
+
+@dataclass(frozen=True)
+class Interface(Segment):
+    """Continuity across a segment between subdomains a and b (`Problem.subdomains`), each of which has its
+    own network: the values agree (u_a = u_b, every field) and, with `flux`, so do the normal derivatives
+    (∂u_a/∂n = ∂u_b/∂n). A strong form needs both; in an energy form flux continuity is natural, so there
+    the condition is a value penalty alone and `flux` must be False."""
+
+    a: str = ""
+    b: str = ""
+    flux: bool = True
+
+    def describe(self) -> str:
+        return f"Interface({self.name or self.a + '|' + self.b})"
+
+
+@dataclass(frozen=True)
+class SegmentResidual(Segment):
+    """A soft condition on a segment inside the domain, seen from subdomain `part` (a crack face, say):
+    `fn(u, x, n)` must vanish, written with `kinn.ops` on the field of `part`'s network."""
+
+    fn: Callable | None = None
+    part: str = ""
+
+    def describe(self) -> str:
+        return f"SegmentResidual({self.name or self.part})"
 
 
 def hard_transform(conditions, fields: tuple[str, ...], t_index: int | None, t0: float = 0.0):

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from . import geometry, ops
-from .conditions import (BoundaryResidual, Condition, Dirichlet, Initial, Neumann, OutputTransform, Traction,
-                         hard_transform)
+from .conditions import (BoundaryResidual, Condition, Dirichlet, Initial, Interface, Neumann, OutputTransform,
+                         SegmentResidual, Traction, hard_transform)
 from .config import PointsConfig
 from .errors import KinnError
 from .fields import AutogradBackend, Field, JetBackend, NeedsAutograd
@@ -29,7 +29,7 @@ def field_at(model, problem, x: torch.Tensor, create_graph: bool = True) -> Fiel
         return Field(model.backend(x.detach()), problem.fields, problem.coords, problem.n_space)
     x = x.detach().requires_grad_(True)
     if getattr(model, "use_jets", False):
-        backend = JetBackend(model.jet(x), x, create_graph, getattr(model.net, "jets_nest", True))
+        backend = JetBackend(model.jet(x), x, create_graph, getattr(model, "jets_nest", True))
     else:
         backend = AutogradBackend(model(x), x, create_graph)
     return Field(backend, problem.fields, problem.coords, problem.n_space)
@@ -61,6 +61,33 @@ def term_name(cond, i: int) -> str:
     return f"{kind}:{cond.name or type(cond).__name__.lower() + str(i)}"
 
 
+def segments(bcs) -> dict:
+    """The conditions on inner segments (`Interface`, `SegmentResidual`) by loss-term name."""
+    return {f"{'interface' if isinstance(c, Interface) else 'bc'}:{c.name or type(c).__name__.lower() + str(i)}": c
+            for i, c in enumerate(bcs) if isinstance(c, (Interface, SegmentResidual))}
+
+
+def segment_terms(model, problem, name: str, c, x: torch.Tensor, weight: torch.Tensor | None = None) -> dict:
+    """The loss terms of one inner-segment condition at its points x: an interface's value mismatch (and
+    normal-flux mismatch with `flux`), or a segment residual; mean squares, weighted by a quadrature rule's
+    `weight` where given. A model without parts (one function everywhere) stands for every part."""
+    def mean(sq):
+        sq = sq.reshape(len(x), -1).sum(1)
+        return sq.mean() if weight is None else (weight * sq).sum() / weight.sum()
+
+    n = torch.tensor(c.normal(), dtype=x.dtype, device=x.device).expand(len(x), 2)
+    parts = dict(getattr(model, "parts", {}))
+    if isinstance(c, SegmentResidual):
+        part = parts.get(c.part, model)
+        return {name: mean(columns(at_points(part, problem, x, lambda u: c.fn(u, x, n))).square())}
+    a, b = parts.get(c.a, model), parts.get(c.b, model)
+    terms = {name: mean((a(x) - b(x)).square())}
+    if c.flux:
+        flux = [ops.normal(field_at(m, problem, x), n) for m in (a, b)]
+        terms[name + "/flux"] = mean((flux[0] - flux[1]).square())
+    return terms
+
+
 @dataclass(frozen=True)
 class StrongForm:
     """Collocation form: mean squared residual at interior points plus soft conditions at their points.
@@ -76,7 +103,7 @@ class StrongForm:
 
     def __post_init__(self):
         for c in self.bcs:
-            if not isinstance(c, (Condition, OutputTransform)):
+            if not isinstance(c, (Condition, OutputTransform, Interface, SegmentResidual)):
                 raise KinnError(f"StrongForm bcs must be kinn.conditions objects, got {type(c).__name__}")
 
     def transform(self, problem):
@@ -98,6 +125,8 @@ class StrongForm:
             out[name] = geometry.boundary(problem.domain, points.n_boundary, c.on, points.sampler)
             if isinstance(c, (Neumann, BoundaryResidual)):
                 out[name + "/normal"] = geometry.normals(problem.domain, out[name])
+        for name, c in segments(self.bcs).items():
+            out[name] = c.rule(points.n_boundary, "monte_carlo").points
         return out
 
     def residuals(self, model, problem, x: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
@@ -117,10 +146,15 @@ class StrongForm:
                 terms[name] = (du - c.target(x, len(comps))).square().mean()
             else:
                 terms[name] = (model(x)[:, comps] - c.target(x, len(comps))).square().mean()
+        for name, c in segments(self.bcs).items():
+            terms.update(segment_terms(model, problem, name, c, pts[name]))
         return terms
 
     def weights(self) -> dict[str, float]:
-        return {name: c.weight for name, c in self.soft().items()}
+        out = {name: c.weight for name, c in self.soft().items()}
+        for name, c in segments(self.bcs).items():
+            out[name] = out[name + "/flux"] = c.weight
+        return out
 
 
 @dataclass(frozen=True)
@@ -143,9 +177,13 @@ class EnergyForm:
 
     def __post_init__(self):
         for c in self.bcs:
-            if not isinstance(c, (Dirichlet, Traction, OutputTransform)):
-                raise KinnError(f"EnergyForm bcs must be hard Dirichlet conditions, Tractions or OutputTransforms, "
-                                f"got {type(c).__name__}")
+            if not isinstance(c, (Dirichlet, Traction, OutputTransform, Interface)):
+                raise KinnError(f"EnergyForm bcs must be hard Dirichlet conditions, Tractions, OutputTransforms or "
+                                f"Interfaces, got {type(c).__name__} (conditions on crack faces are natural: the "
+                                "energy needs none)")
+            if isinstance(c, Interface) and c.flux:
+                raise KinnError(f"{c.describe()}: flux continuity is natural in the energy form, which penalises "
+                                "the value mismatch only; give flux=False")
             if isinstance(c, Dirichlet) and not c.hard:
                 raise KinnError(f"the energy form imposes essential conditions exactly, so {c.describe()} must be "
                                 "hard: Dirichlet(..., hard=True, distance=d) or an OutputTransform")
@@ -158,32 +196,51 @@ class EnergyForm:
     def sample(self, problem, points: PointsConfig) -> dict[str, np.ndarray]:
         from .quadrature import boundary_rule, domain_rule
 
-        if points.quadrature.startswith("triangle"):  # on the problem's mesh, else on a generated one
-            from .quadrature import triangles
+        triangle = points.quadrature.startswith("triangle")
+        # a rule per subdomain, so that no cell straddles an interface (a given mesh is taken to conform)
+        parts = list(problem.subdomains.values()) if not (triangle and problem.mesh) else []
+        parts = parts or [problem.domain]
+        rules = []
+        for part in parts:
+            n = points.n_interior // len(parts)
+            if triangle:  # on the problem's mesh, else on a generated one
+                from .quadrature import triangles
 
-            mesh = problem.triangulation(points.n_interior, points.n_boundary)
-            rule = triangles(*mesh, degree=int(points.quadrature[len("triangle"):]))
-        else:
-            rule = domain_rule(problem.domain, points.n_interior, points.quadrature)
-        out = {"pde": rule.points, "pde/weight": rule.weights}
+                mesh = problem.triangulation(n, points.n_boundary, part)
+                rules.append(triangles(*mesh, degree=int(points.quadrature[len("triangle"):])))
+            else:
+                rules.append(domain_rule(part, n, points.quadrature))
+        out = {"pde": np.concatenate([r.points for r in rules]), "pde/weight": np.concatenate([r.weights for r in rules]),
+               "pde/part": np.concatenate([np.full(len(r.weights), k) for k, r in enumerate(rules)])}
+        edge_rule = "gauss" if triangle else points.quadrature  # 1-D edges
         for name, c in self.tractions().items():
-            edge_rule = "gauss" if points.quadrature.startswith("triangle") else points.quadrature  # 1-D edges
             face = boundary_rule(problem.domain, c.on, points.n_boundary, edge_rule)
             out[name], out[name + "/weight"] = face.points, face.weights
+        for name, c in segments(self.bcs).items():
+            line = c.rule(points.n_boundary, edge_rule)
+            out[name], out[name + "/weight"] = line.points, line.weights
         return out
 
     def loss(self, model, problem, pts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        x = pts["pde"]
-        psi = columns(at_points(model, problem, x, lambda u: self.density(u, x)))  # (N, 1)
-        terms = {"energy": (pts["pde/weight"] * psi[:, 0]).sum()}
+        # each part's network on its own rule's points: a node on a shared edge is integrated from both sides
+        parts = list(getattr(model, "parts", {}).values()) if problem.subdomains else []
+        energy = 0
+        for k, part in enumerate(parts or [model]):
+            mine = (pts["pde/part"] == k) if parts else slice(None)
+            x = pts["pde"][mine]
+            psi = columns(at_points(part, problem, x, lambda u: self.density(u, x)))  # noqa: B023 (N, 1)
+            energy = energy + (pts["pde/weight"][mine] * psi[:, 0]).sum()
+        terms = {"energy": energy}
         for name, c in self.tractions().items():  # the loads' potential: −∫ t·u dΓ
             xb, comps = pts[name], c.components(problem.fields)
             work = (c.target(xb, len(comps)) * model(xb)[:, comps]).sum(1)  # (N,)
             terms[name] = -(pts[name + "/weight"] * work).sum()
+        for name, c in segments(self.bcs).items():  # value continuity across interfaces, a penalty
+            terms.update(segment_terms(model, problem, name, c, pts[name], pts[name + "/weight"]))
         return terms
 
     def weights(self) -> dict[str, float]:
-        return {}
+        return {name: c.weight for name, c in segments(self.bcs).items()}
 
 
 def relative_l2(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:

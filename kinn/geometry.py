@@ -161,13 +161,19 @@ def read_mesh(path) -> tuple[np.ndarray, np.ndarray]:
 
 def triangulate(domain, n: int, n_boundary: int) -> tuple[np.ndarray, np.ndarray]:
     """A triangulation of a 2-D domain: Delaunay triangles over about n quasi-random (Hammersley) points
-    inside and n_boundary on the boundary, without the triangles whose centroid lies outside
+    inside, n_boundary on the boundary and the corners of a box or polygon, without the triangles whose centroid lies outside
     (across a hole or a re-entrant corner). Curved boundaries become chords: an O(h²) area error."""
     from scipy.spatial import Delaunay
 
     if space(domain).dim != 2 or is_timedependent(domain):
         raise KinnError("triangulate needs a 2-D domain without a time axis")
-    pts = np.concatenate([boundary(domain, n_boundary, None, "Hammersley"), interior(domain, n, "Hammersley")])
+    pts = [boundary(domain, n_boundary, None, "Hammersley"), interior(domain, n, "Hammersley")]
+    if is_box(domain):  # corners are vertices, or the triangles would cut them off
+        lo, hi = bbox(domain)
+        pts.append(np.array([[a, b] for a in (lo[0], hi[0]) for b in (lo[1], hi[1])]))
+    elif hasattr(domain, "vertices"):
+        pts.append(np.asarray(domain.vertices, float))
+    pts = np.concatenate(pts)
     pts = np.unique(pts.round(12), axis=0)
     cells = Delaunay(pts).simplices
     return pts, cells[inside(domain, pts[cells].mean(1))]

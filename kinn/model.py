@@ -70,6 +70,11 @@ class FieldModel(nn.Module):
             return False
         return self.derivatives == "jet" or getattr(self.net, "prefers_jets", True)
 
+    @property
+    def jets_nest(self) -> bool:
+        """Whether the network's jet can be differentiated again (the fused KAN kernels' cannot)."""
+        return getattr(self.net, "jets_nest", True)
+
     def jet(self, x: torch.Tensor):
         """The fields' jet at physical points x (N, D): values, gradients, Hessian diagonals in x."""
         from .jets import Jet

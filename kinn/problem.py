@@ -30,6 +30,10 @@ class Problem:
                solution through the same function, or from the reference file's `derived/<name>`.
     mesh:      a triangulation for triangle quadrature: a mesh file meshio reads (a name under data/ or
                a path), or a function returning (points (P, 2), cells (M, 3)); None: generated.
+    subdomains: named parts of the domain, {name: deepxde geometry}, each solved by its own network
+               (`kinn.piecewise.PiecewiseModel`; a point belongs to the first part containing it). The
+               forms join the parts with `Interface` conditions; an energy form integrates over each part
+               with its own rule, so quadrature cells never straddle an interface or a crack.
     defaults:  recommended run settings, nested like the config: {"train": {...}, "points": {...},
                "model": {"mlp": {...}, "kan": {...}}}. The config file and CLI flags override them.
     """
@@ -48,6 +52,7 @@ class Problem:
     description: str = ""
     derived: Mapping[str, Callable] = field(default_factory=dict)
     mesh: str | Callable | None = None
+    subdomains: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.forms:
@@ -58,6 +63,16 @@ class Problem:
         object.__setattr__(self, "fields", tuple(self.fields))
         if len(self.coords) != self.dim:
             raise KinnError(f"problem '{self.name}': {len(self.coords)} coordinate names for a {self.dim}-D domain")
+        object.__setattr__(self, "subdomains", dict(self.subdomains))
+        for name, c in self.conditions():
+            for part in ((c.a, c.b) if hasattr(c, "b") else (c.part,) if hasattr(c, "part") else ()):
+                if part not in self.subdomains:
+                    raise KinnError(f"problem '{self.name}', {name} form: {c.describe()} names subdomain '{part}'; "
+                                    f"subdomains: {', '.join(self.subdomains) or 'none declared'}")
+
+    def conditions(self):
+        """(form kind, condition) for every condition of every declared form."""
+        return [(kind, c) for kind, f in self.forms.items() for c in getattr(f, "bcs", ())]
 
     @property
     def forms(self) -> dict[str, Any]:
@@ -89,10 +104,11 @@ class Problem:
     def t_index(self) -> int | None:
         return self.dim - 1 if self.time_dependent else None
 
-    def triangulation(self, n: int, n_boundary: int) -> tuple[np.ndarray, np.ndarray]:
-        """Points and triangles for triangle quadrature: the problem's mesh, else a generated one."""
+    def triangulation(self, n: int, n_boundary: int, domain=None) -> tuple[np.ndarray, np.ndarray]:
+        """Points and triangles for triangle quadrature: the problem's mesh, else a generated one (of
+        `domain`, a subdomain say; default the problem's)."""
         if self.mesh is None:
-            return geometry.triangulate(self.domain, n, n_boundary)
+            return geometry.triangulate(self.domain if domain is None else domain, n, n_boundary)
         if callable(self.mesh):
             return self.mesh()
         from .reference import resolve

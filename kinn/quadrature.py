@@ -77,8 +77,8 @@ def domain_rule(domain, n: int, rule: str) -> Rule:
     if geometry.is_box(domain):
         return box(lo, hi, n, rule)
     if rule != "monte_carlo":
-        raise KinnError(f"quadrature rule '{rule}' needs a box domain; use monte_carlo here "
-                        "(triangle rules on meshes are not available yet)")
+        raise KinnError(f"quadrature rule '{rule}' needs a box domain; use monte_carlo or a triangle rule "
+                        "(triangle1, triangle2, triangle4, triangle5) here")
     full = box(lo, hi, n, "monte_carlo")
     keep = geometry.inside(domain, full.points)
     return Rule(full.points[keep], full.weights[keep])

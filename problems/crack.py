@@ -1,0 +1,69 @@
+"""KINN example 3: the mode-III crack, a singular solution.
+
+Δu = 0 on [−1, 1]² cut by the crack x ≤ 0, y = 0; exact u = √r sin(θ/2), θ ∈ (−π, π], which jumps by
+2√r across the crack and has an unbounded gradient at its tip. Dirichlet data from the exact solution on
+the outer boundary; the crack faces are traction-free (∂u/∂y = 0). Two subdomains, y ≥ 0 and y < 0,
+each with its own network, joined across the ligament x > 0, y = 0:
+
+- strong: Laplace residual in each half, soft Dirichlet data, ∂u/∂y = 0 on both crack faces, and
+  continuity of value and normal flux across the ligament;
+- energy: Π = ∫ ½|∇u|² over each half with its own rule (triangle or box rules never straddle the crack),
+  the faces free (natural), u = P + d·N exactly on the outer boundary, and a value penalty across the
+  ligament (flux continuity is natural). The lift P carries the boundary data in along rays from the
+  tip (`radial`): it matches them on the outer boundary and knows nothing of the singularity inside.
+"""
+import torch
+
+from kinn import Dirichlet, EnergyForm, Interface, Problem, Rectangle, SegmentResidual, StrongForm, ops
+
+
+def exact(x):  # (N, 1)
+    r = x.norm(dim=1, keepdim=True)
+    theta = torch.atan2(x[:, 1:], x[:, :1])
+    return r.sqrt() * torch.sin(theta / 2)
+
+
+def radial(f):
+    """Boundary data f (a function of points (N, 2)) carried in from the boundary of [−1, 1]² along rays from
+    the crack tip, scaled by the L∞ radius: P(x) = ‖x‖∞ f(x / ‖x‖∞). P equals f on the boundary, is
+    continuous across the ligament and jumps across the crack (rays keep their side), and grows like r at
+    the tip: it knows where the crack is, not the √r singularity."""
+
+    def lift(x):
+        rho = x.abs().amax(1, keepdim=True).clamp_min(1e-12)
+        return rho * f(x / rho)
+
+    return lift
+
+
+def box_distance(x):  # zero on the outer boundary, positive inside
+    return (1 - x[:, 0] ** 2) * (1 - x[:, 1] ** 2)
+
+
+def laplace_energy(u, x):
+    return 0.5 * ops.grad(u).square().sum(1)
+
+
+LEFT, TIP, RIGHT = (-1.0, 0.0), (0.0, 0.0), (1.0, 0.0)
+
+crack_mode3 = Problem(
+    name="crack_mode3",
+    description="Δu = 0 on [-1,1]² with a crack x ≤ 0, y = 0; u = √r sin(θ/2) (KINN ex. 3, singular)",
+    domain=Rectangle([-1, -1], [1, 1]),
+    subdomains={"upper": Rectangle([-1, 0], [1, 1]), "lower": Rectangle([-1, -1], [1, 0])},
+    strong=StrongForm(lambda u, x: ops.laplacian(u), bcs=[
+        Dirichlet(exact, weight=10.0),
+        SegmentResidual(LEFT, TIP, fn=lambda u, x, n: ops.normal(u, n), part="upper", name="face+"),
+        SegmentResidual(LEFT, TIP, fn=lambda u, x, n: ops.normal(u, n), part="lower", name="face-"),
+        Interface(TIP, RIGHT, a="upper", b="lower", weight=10.0, name="ligament"),
+    ]),
+    energy=EnergyForm(laplace_energy, bcs=[
+        Dirichlet(radial(exact), hard=True, distance=box_distance),
+        Interface(TIP, RIGHT, a="upper", b="lower", flux=False, weight=100.0, name="ligament"),
+    ]),
+    exact=exact,
+    # KINN: KAN 2 x [2, 5, 5, 1], G = 10 (strong) and [2, 5, 5, 1], G = 10 (energy, 2,500 epochs)
+    defaults={"train": {"steps": 3000, "eval_every": 500},
+              "points": {"n_interior": 4000, "n_boundary": 400},
+              "model": {"kan": {"hidden": [5, 5], "grid": 10}}},
+)
