@@ -1,7 +1,7 @@
 """Time one PINN step of a KAN by nested autograd and by jets, and the memory each keeps for its backward pass.
 
     python scripts/bench_kernels.py [--device cpu|cuda] [--batch N] [--width 64] [--grid 10] [--order 3]
-                                    [--steps 5] [--threads T]
+                                    [--steps 5] [--threads T] [--profile]
 
 A step: the forward pass and the residual, the Laplacian of the output over P = 2 coordinates (nested
 autograd, or the jets' carried Hessian diagonals summed over p); loss = mean residual²; the backward pass
@@ -18,6 +18,7 @@ between layers. Rows, for each model:
 Prints the median step time over --steps rounds (rows interleaved, after one warm-up round), the bytes
 that autograd saves for the backward pass (distinct storages, by `saved_tensors_hooks`) and, on CUDA, the
 peak memory allocated during a step above what was allocated before it; ratios are against the first row.
+With --profile, also the ten costliest kernels of each KAN jet row by torch.profiler (where the time goes).
 Needs only torch (and triton for its rows): on a bare GPU machine, `pip install --no-deps --no-build-isolation -e .`.
 """
 from __future__ import annotations
@@ -224,6 +225,21 @@ def report(title: str, rows: list[Row], device: torch.device, steps: int) -> Non
         print(line)
 
 
+def profile(rows: list[Row], device: torch.device) -> None:
+    """The ten costliest operators of each jet row's step, by self time on the device (or CPU)."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    for row in rows:
+        if row.name.startswith("jets"):
+            row.step()  # warm, so that compilation stays out of the profile
+            with torch_profile(activities=activities) as prof:
+                row.step()
+            print(f"--- {row.name}")
+            print(prof.key_averages().table(sort_by=key, row_limit=10, max_name_column_width=60))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -233,6 +249,7 @@ def main() -> None:
     parser.add_argument("--order", type=int, default=3)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
+    parser.add_argument("--profile", action="store_true", help="also the costliest kernels of each jet row")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -250,9 +267,13 @@ def main() -> None:
     layer = Layer(w, args.grid, args.order).to(device)
     rows = mlp_rows(MLP([w, w], mapped=layer).to(device), c) + rows_for(layer, c)
     report(f"one layer {w}x{w} (ratios: x MLP against the MLP's autograd row)", rows, device, args.steps)
+    if args.profile:
+        profile(rows, device)
     net = Net([P, w, w, 1], args.grid, args.order).to(device)
     rows = mlp_rows(MLP([P, w, w, 1]).to(device), c) + rows_for(net, c)
     report(f"net [{P}, {w}, {w}, 1], tanh between layers", rows, device, args.steps)
+    if args.profile:
+        profile(rows, device)
 
 
 if __name__ == "__main__":
