@@ -13,7 +13,7 @@ import importlib
 
 _WHERE = {
     "solve": "api", "load": "api", "Result": "api", "compare": "comparison", "Comparison": "comparison",
-    "Problem": "problem", "StrongForm": "forms", "EnergyForm": "forms", "OperatorForm": "forms", "InverseForm": "forms", "Unknown": "forms", "Observations": "forms", "KinnError": "errors",
+    "Problem": "problem", "StrongForm": "forms", "EnergyForm": "forms", "OperatorForm": "forms", "InverseForm": "forms", "Unknown": "forms", "UnknownField": "forms", "Observations": "forms", "KinnError": "errors",
     "Dirichlet": "conditions", "Neumann": "conditions", "Initial": "conditions", "Traction": "conditions",
     "OutputTransform": "conditions", "BoundaryResidual": "conditions", "Interface": "conditions",
     "SegmentResidual": "conditions",

@@ -176,8 +176,14 @@ def build_model(problem: Problem, family: Family, cfg: RunConfig, device, dtype)
                  for name, n in zip(problem.subdomains, nets)}
         return PiecewiseModel(parts, problem.subdomains).to(device=device, dtype=dtype)
     model = FieldModel(net, lo, hi, form.transform(problem), cfg.derivatives)
-    if getattr(form, "unknowns", None):  # an inverse form's scalars train with the network
-        model.add_unknowns(form.unknowns, form.observations.columns(problem))
+    if getattr(form, "unknowns", None):  # an inverse form's scalars and fields train with the network
+        from .forms import UnknownField
+
+        fields = [u for u in form.unknowns if isinstance(u, UnknownField)]
+        nets = {u.name: family.build(problem.dim, 1, options) for u in fields}  # same family and options
+        with geometry.numpy_seed(0):  # where an unknown field is scored: the same points in every run
+            points = geometry.interior(problem.domain, 4096) if fields else None
+        model.add_unknowns(form.unknowns, form.observations.columns(problem), nets, points)
     return model.to(device=device, dtype=dtype)
 
 

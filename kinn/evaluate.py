@@ -50,7 +50,7 @@ def derived_errors(problem, model, x: np.ndarray, dtype, device, chunk: int = 81
         pred = []
         for xb in torch.as_tensor(x).split(chunk):
             xb = xb.to(device=device, dtype=dtype)
-            value = at_points(model, problem, xb, lambda u: fn(u, xb), create_graph=False)  # noqa: B023
+            value = at_points(model, problem, xb, fn, create_graph=False)
             pred.append(value.detach().double().cpu().reshape(-1))
         out.update(errors(torch.cat(pred).numpy()[:, None], problem.derived_reference(name, x)[:, None], (name,)))
     return out

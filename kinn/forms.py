@@ -36,16 +36,22 @@ def field_at(model, problem, x: torch.Tensor, create_graph: bool = True) -> Fiel
 
 
 def at_points(model, problem, x: torch.Tensor, fn, create_graph: bool = True):
-    """fn(u) of the field handle u at x. Where jets cannot give what fn asks for (mixed derivatives of a
-    fused KAN), "auto" switches the model to autograd for good; a forced "jet" is an error."""
+    """fn(u, x) of the field handle u at points x. fn receives the points the field's derivatives are taken
+    with respect to, so a coefficient computed from them (K(x) in ∇·(K∇u)) is differentiated too. Where
+    jets cannot give what fn asks for (mixed derivatives of a fused KAN), "auto" switches the model to
+    autograd for good; a forced "jet" is an error."""
+    def call():
+        u = field_at(model, problem, x, create_graph)
+        return fn(u, getattr(u.backend, "x", x))
+
     try:
-        return fn(field_at(model, problem, x, create_graph))
+        return call()
     except NeedsAutograd as e:
         if model.derivatives == "jet":
             raise KinnError(f"derivatives = 'jet' cannot evaluate problem '{problem.name}': {e}; "
                             "use 'auto' or 'autograd'") from None
         model.jets_possible = False
-        return fn(field_at(model, problem, x, create_graph))
+        return call()
 
 
 def columns(r) -> torch.Tensor:
@@ -79,7 +85,7 @@ def segment_terms(model, problem, name: str, c, x: torch.Tensor, weight: torch.T
     parts = dict(getattr(model, "parts", {}))
     if isinstance(c, SegmentResidual):
         part = parts.get(c.part, model)
-        return {name: mean(columns(at_points(part, problem, x, lambda u: c.fn(u, x, n))).square())}
+        return {name: mean(columns(at_points(part, problem, x, lambda u, x: c.fn(u, x, n))).square())}
     a, b = parts.get(c.a, model), parts.get(c.b, model)
     terms = {name: mean((a(x) - b(x)).square())}
     if c.flux:
@@ -131,7 +137,7 @@ class StrongForm:
 
     def residuals(self, model, problem, x: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
         """The PDE residual at x, (N, R)."""
-        return columns(at_points(model, problem, x, lambda u: self.residual(u, x), create_graph))
+        return columns(at_points(model, problem, x, self.residual, create_graph))
 
     def loss(self, model, problem, pts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         terms = {"pde": self.residuals(model, problem, pts["pde"]).square().mean()}
@@ -139,7 +145,7 @@ class StrongForm:
             x = pts[name]
             comps = c.components(problem.fields)
             if isinstance(c, BoundaryResidual):
-                r = columns(at_points(model, problem, x, lambda u: c.fn(u, x, pts[name + "/normal"])))
+                r = columns(at_points(model, problem, x, lambda u, x: c.fn(u, x, pts[name + "/normal"])))
                 terms[name] = r.square().mean()
             elif isinstance(c, Neumann):
                 du = ops.normal(field_at(model, problem, x), pts[name + "/normal"])[:, comps]  # (N, len(comps))
@@ -228,7 +234,7 @@ class EnergyForm:
         for k, part in enumerate(parts or [model]):
             mine = (pts["pde/part"] == k) if parts else slice(None)
             x = pts["pde"][mine]
-            psi = columns(at_points(part, problem, x, lambda u: self.density(u, x)))  # noqa: B023 (N, 1)
+            psi = columns(at_points(part, problem, x, self.density))  # (N, 1)
             energy = energy + (pts["pde/weight"][mine] * psi[:, 0]).sum()
         terms = {"energy": energy}
         for name, c in self.tractions().items():  # the loads' potential: −∫ t·u dΓ
@@ -318,6 +324,29 @@ class Unknown:
 
 
 @dataclass(frozen=True)
+class UnknownField:
+    """An unknown coefficient field of an inverse problem, K(x): a second network of the solver's family
+    and options, trained with the solution's. A residual reads it as a function of the points,
+    `p["K"](x)` -> (N, 1), differentiable in x (so ∇·(K∇u) takes ∇K too).
+
+    initial:  the field where the network outputs 0: K = initial · exp(N(x)) when `positive`, else
+              initial + N(x).
+    true:     the field that made the observations, x (N, D) -> (N,) or (N, 1), when known: the run
+              reports its relative L2 error (`rel_error/K`) on 4,096 points inside the domain.
+    """
+
+    name: str
+    initial: float = 1.0
+    positive: bool = True
+    true: Callable | None = None
+
+    def __post_init__(self):
+        if self.positive and not self.initial > 0:
+            raise KinnError(f"unknown field '{self.name}' is positive, so its initial value must be > 0, "
+                            f"got {self.initial}")
+
+
+@dataclass(frozen=True)
 class Observations:
     """The data of an inverse form: a file, or values drawn from the problem's reference.
 
@@ -333,6 +362,7 @@ class Observations:
     noise: float = 0.0
     fields: Sequence[str] | None = None
     seed: int = 0                     # the data are the same whatever the run's seed
+    subset: int | None = None         # from a file: a random subset of this many points (seeded), not all
 
     def columns(self, problem) -> list[int]:
         """The observed fields' columns among the problem's fields."""
@@ -360,6 +390,9 @@ class Observations:
                 y = y + self.noise * np.sqrt((y**2).mean(0)) * np.random.standard_normal(y.shape)
             return x, y
         x, y = _read_observations(self.path, problem, names)
+        if self.subset is not None and self.subset < len(x):
+            keep = np.sort(np.random.default_rng(self.seed).choice(len(x), self.subset, replace=False))
+            x, y = x[keep], y[keep]
         outside = ~geometry.inside(problem.domain, x)
         if outside.any():
             raise KinnError(f"observations {self.path}: {int(outside.sum())} of {len(x)} points lie outside the "
@@ -398,15 +431,15 @@ def with_unknowns(fn, p: dict):
 class InverseForm:
     """Inverse problems: unknown scalars (and the field) fitted to observations with the physics.
 
-    residual:     `residual(u, x, p)` with p = {name: scalar tensor} of the unknowns, written with `ops`.
-    unknowns:     the `Unknown` scalars; they live in the model (`model.unknowns`), so the optimiser,
-                  checkpoints and resumes treat them like weights.
+    residual:     `residual(u, x, p)` with p = {name: scalar tensor} of the unknown scalars and
+                  {name: function of x} of the unknown fields, written with `ops`.
+    unknowns:     `Unknown` scalars and `UnknownField`s; they live in the model (`model.unknowns`,
+                  `model.unknown_fields`), so the optimiser, checkpoints and resumes treat them like weights.
     observations: where the data come from (`Observations`).
     bcs:          as in the strong form; a `BoundaryResidual` fn may take p as a fourth argument.
 
     Loss terms: "pde", the soft conditions, and "data", the mean squared misfit at the observations
-    relative to the observations' mean square (scale-free). The unknowns are scalars; an unknown field
-    (a second network for K(x)) is not supported yet.
+    relative to the observations' mean square (scale-free).
     """
 
     residual: Callable

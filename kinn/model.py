@@ -39,26 +39,49 @@ class FieldModel(nn.Module):
             raise KinnError(f"derivatives = 'jet' is not available here: {why}; use 'auto' or 'autograd'")
         self.jets_possible, self.derivatives = not why, derivatives
 
-    def add_unknowns(self, unknowns, observed: list[int]) -> None:
-        """Trainable scalars of an inverse form (`kinn.forms.Unknown`), stored as θ: the value is exp(θ)
-        for a positive unknown, else θ; `observed` are the output columns the observations give."""
+    def add_unknowns(self, unknowns, observed: list[int], nets: dict | None = None, points=None) -> None:
+        """The unknowns of an inverse form, trained with the network. Scalars (`kinn.forms.Unknown`) are
+        stored as θ: the value is exp(θ) for a positive unknown, else θ. Fields (`UnknownField`) are the
+        networks `nets` {name: module (N, D) -> (N, 1)}, fed the same scaled inputs as the solution's, and
+        scored on `points` (M, D) where their true field is known. `observed` are the output columns the
+        observations give."""
+        nets = nets or {}
         self.unknown_specs = {u.name: u for u in unknowns}
         self.unknowns = nn.ParameterDict({
             u.name: nn.Parameter(torch.tensor(float(np.log(u.initial) if u.positive else u.initial)))
-            for u in unknowns})
+            for u in unknowns if u.name not in nets})
+        self.unknown_fields = nn.ModuleDict(nets)
+        if points is not None:
+            self.register_buffer("unknown_points", torch.as_tensor(np.asarray(points, float)))
         self.observed = list(observed)
 
-    def unknown_values(self) -> dict[str, torch.Tensor]:
-        """The unknowns' current values, {name: scalar tensor} (differentiable)."""
+    def unknown_values(self) -> dict:
+        """The unknowns' current values: {name: scalar tensor} and {name: function x (N, D) -> (N, 1)} for
+        fields (differentiable)."""
         specs = getattr(self, "unknown_specs", {})
-        return {n: (t.exp() if specs[n].positive else t) for n, t in getattr(self, "unknowns", {}).items()}
+        out = {n: (t.exp() if specs[n].positive else t) for n, t in getattr(self, "unknowns", {}).items()}
+        for name, net in getattr(self, "unknown_fields", {}).items():
+            def field(x, net=net, spec=specs[name]):
+                raw = net(self.scale(x))[:, :1]
+                return spec.initial * raw.exp() if spec.positive else spec.initial + raw
+
+            out[name] = field
+        return out
 
     def unknown_report(self) -> dict[str, float]:
-        """{"value/E": estimate, "rel_error/E": |estimate − true| / |true| where the true value is known}."""
+        """{"value/E": estimate, "rel_error/E": |estimate − true| / |true|} for scalars and
+        {"rel_error/K": ‖K − K_true‖ / ‖K_true‖ on `unknown_points`} for fields, where the truth is known."""
         out = {}
         for name, v in self.unknown_values().items():
-            out[f"value/{name}"] = float(v.detach())
             true = self.unknown_specs[name].true
+            if callable(v):
+                if true is not None:
+                    with torch.no_grad():
+                        x = self.unknown_points
+                        k, k_true = v(x).reshape(-1), true(x).reshape(-1).to(x.dtype)
+                        out[f"rel_error/{name}"] = float((k - k_true).norm() / k_true.norm())
+                continue
+            out[f"value/{name}"] = float(v.detach())
             if true is not None:
                 out[f"rel_error/{name}"] = abs(out[f"value/{name}"] - true) / abs(true)
         return out

@@ -13,6 +13,7 @@ PROBLEMS = {
     "plate_hole": "kinn.problems.plate_hole:plate_hole",
     "plate_hole_inverse": "kinn.problems.plate_hole:plate_hole_inverse",
     "neo_hookean_beam": "kinn.problems.neo_hookean_beam:neo_hookean_beam",
+    "conductivity_inverse": "kinn.problems.conductivity:conductivity_inverse",
     "crack_mode3": "kinn.problems.crack:crack_mode3",
     "composite": "kinn.problems.composite:composite",
     "koch_snowflake": "kinn.problems.koch:koch_snowflake",

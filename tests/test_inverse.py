@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import kinn
-from kinn import Dirichlet, InverseForm, Interval, KinnError, Observations, Problem, Unknown, ops
+from kinn import (BoundaryResidual, Dirichlet, InverseForm, Interval, KinnError, Observations, Problem, Unknown,
+                  UnknownField, ops)
 
 
 def problem(observations=Observations(n=64), **unknown):
@@ -70,3 +71,41 @@ def test_plate_hole_inverse_moves_young_modulus_towards_the_truth():
                    n_interior=500, n_boundary=100, n_eval=500)
     values = [row["value/E"] for row in r.history.rows if "value/E" in row]
     assert values[0] > 1150 and values[-1] < values[0] - 50  # from 1,200 towards 1,000
+
+
+def field_problem(**kwargs):
+    """−(K u')' = f on [0, 1] with u = sin πx and the unknown field K = 1 + x, known at both ends."""
+    def f(x):
+        return (1 + x) * math.pi**2 * torch.sin(math.pi * x) - math.pi * torch.cos(math.pi * x)
+
+    return Problem(
+        name="K_inverse", domain=Interval(0, 1), exact=lambda x: torch.sin(math.pi * x),
+        inverse=InverseForm(lambda u, x, p: -ops.div(p["K"](x) * ops.grad(u), u) - f(x),
+                            unknowns=[UnknownField("K", true=lambda x: 1 + x, **kwargs)],
+                            observations=Observations(n=64),
+                            bcs=[Dirichlet(0.0), BoundaryResidual(fn=lambda u, x, n, p: p["K"](x) - 1 - x)]))
+
+
+def test_the_residual_differentiates_an_unknown_field_of_the_points(function_model):
+    """∇·(K∇u) takes ∇K: the residual gets the points its derivatives are taken against."""
+    p = field_problem()
+    model = function_model(lambda x: torch.sin(math.pi * x))
+    model.unknown_values = lambda: {"K": lambda x: 1 + x}  # the true field: the residual must vanish
+    x = torch.linspace(0.05, 0.95, 19, dtype=torch.float64)[:, None]
+    assert p.form("inverse").residuals(model, p, x).abs().max() < 1e-12
+    model.unknown_values = lambda: {"K": lambda x: 1 + 0 * x}  # a wrong K: −u'' − f = π cos πx − xπ² sin πx
+    r = p.form("inverse").residuals(model, p, x)[:, 0]
+    t = x[:, 0]
+    torch.testing.assert_close(r, math.pi * torch.cos(math.pi * t) - t * math.pi**2 * torch.sin(math.pi * t))
+
+
+def test_an_unknown_field_is_recovered_and_its_error_reported(tmp_path):
+    r = kinn.solve(field_problem(), "mlp", out=str(tmp_path), name="run", **FAST)
+    history = [row["rel_error/K"] for row in r.history.rows if "rel_error/K" in row]
+    assert history[0] > 0.1 and r.errors["rel_error/K"] < 1e-2, history  # from K = 1 (exp(0)) everywhere
+    again = kinn.load(tmp_path / "run", problem=field_problem())
+    x = torch.linspace(0, 1, 5, dtype=torch.float64)[:, None]
+    k = again.model.unknown_values()["K"](x)
+    torch.testing.assert_close(k, r.model.unknown_values()["K"](x))
+    with pytest.raises(KinnError, match="unknown field 'K' is positive, so its initial value must be > 0"):
+        UnknownField("K", initial=0.0)
