@@ -78,10 +78,32 @@ def _derivatives(name: str, v: torch.Tensor):
 ACTIVATIONS = ("tanh", "sin", "silu")
 
 
-def activation(j: Jet, name: str) -> Jet:
-    """Elementwise σ: g' = σ'(v) g and h' = σ'(v) h + σ''(v) g² (chain rule, diagonal terms)."""
+def activation(j: Jet, name: str, fused: bool = False) -> Jet:
+    """Elementwise σ: g' = σ'(v) g and h' = σ'(v) h + σ''(v) g² (chain rule, diagonal terms).
+
+    fused: tanh on CUDA by one Triton kernel each way (`kinn.kernels.triton_activation`), whose backward
+    is not differentiable again: only for networks whose jets are never nested (`jets_nest = False`).
+    The kernel backend "reference" (`kinn.kernels.set_backend`) keeps the PyTorch rule.
+    """
+    if fused and name == "tanh" and _fused_available(j.J):
+        from .kernels.triton_activation import triton_tanh_jet
+
+        return Jet(triton_tanh_jet(j.J))
     P = j.P
     s0, s1, s2 = _derivatives(name, j.v)  # (N, W) each
     g, h = j.J[:, 1 : 1 + P], j.J[:, 1 + P :]  # (N, P, W)
     s1 = s1.unsqueeze(1)
     return Jet(torch.cat([s0.unsqueeze(1), s1 * g, s1 * h + s2.unsqueeze(1) * g * g], 1))
+
+
+def _fused_available(J: torch.Tensor) -> bool:
+    from .kernels import get_backend, reference_enabled
+
+    backend = get_backend()
+    if reference_enabled() or backend in ("reference", "fast") or not (J.is_cuda or backend == "triton"):
+        return False
+    try:
+        from .kernels import triton_activation  # noqa: F401
+    except ImportError:
+        return False
+    return True

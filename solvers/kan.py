@@ -32,6 +32,7 @@ from kinn.kernels import (
     get_backend,
     kan_layer_jet,
     reference_enabled,
+    stacked_layer_jet,
     to_dense,
     uniform_bspline,
     uniform_knots,
@@ -131,10 +132,14 @@ class KANLinear(nn.Module):
         y equals `self(x)`. Differentiable (first order) in the parameters and in x, gx and hx. The backend
         (reference, fast PyTorch, Triton) is `kinn.kernels.set_backend`'s; see `kinn.kernels.kan_layer_jet`.
         """
-        basis = JetBasis(
-            self.basis, self.order, self.num_bases, self.grid, self.lo, self.hi, self.knots, self.uniform
-        )
-        return kan_layer_jet(x, gx, hx, self.spline_weight, self.spline_scaler, self.base_weight, basis)
+        return kan_layer_jet(x, gx, hx, self.spline_weight, self.spline_scaler, self.base_weight, self._jet_basis())
+
+    def stacked_jet(self, J: torch.Tensor) -> torch.Tensor:
+        """The jet on the stacked layout of `kinn.jets.Jet`: J (N, 1 + 2P, in) -> (N, 1 + 2P, out), no copies."""
+        return stacked_layer_jet(J, self.spline_weight, self.spline_scaler, self.base_weight, self._jet_basis())
+
+    def _jet_basis(self) -> JetBasis:
+        return JetBasis(self.basis, self.order, self.num_bases, self.grid, self.lo, self.hi, self.knots, self.uniform)
 
     def get_extra_state(self) -> dict:
         """The grid the coefficients belong to, saved beside them, since grid refits change it."""
@@ -330,10 +335,10 @@ class KAN(nn.Module):
         rule through what sits between layers."""
         for i, layer in enumerate(self.layers):
             if i and self.between != "none":
-                j = jets.activation(j, "tanh")
+                j = jets.activation(j, "tanh", fused=True)  # a KAN's jets are never differentiated twice
                 if self.between == "rescale":  # centre + half * tanh: only the values shift
                     j = Jet(torch.cat([self._centre + self._half * j.J[:, :1], self._half * j.J[:, 1:]], 1))
-            j = Jet.from_parts(*layer.jet(j.v, j.g, j.h))
+            j = Jet(layer.stacked_jet(j.J))
         return j
 
     def _squash(self, x: torch.Tensor) -> torch.Tensor:

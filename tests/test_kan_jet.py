@@ -186,13 +186,38 @@ def test_triton_kernels_equal_reference(options, dtype, tol):
         assert_all_close(jet_and_gradients(layer, x, gx, hx, "auto"), reference, tol)  # auto picks Triton
 
 
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)], ids=["fp64", "fp32"])
+def test_triton_tanh_jet_equals_the_pytorch_rule(dtype, tol):
+    """The fused tanh on a stacked jet: values and the gradient of every input, large |v| included."""
+    pytest.importorskip("triton")
+    if not (CUDA or INTERPRETED):
+        pytest.skip("no CUDA device: test_triton_kernels_under_the_interpreter runs this in a child process")
+    from kinn import jets
+    from kinn.kernels.triton_activation import triton_tanh_jet
+
+    device = "cuda" if CUDA and not INTERPRETED else "cpu"
+    gen = torch.Generator().manual_seed(0)
+    J = torch.randn(45, 5, 70, generator=gen, dtype=torch.float64)  # P = 2; 45 x 70: partial blocks
+    J[:, 0] *= 3
+    J[0, 0, :4] = torch.tensor([-40.0, 40.0, 0.0, -0.0], dtype=torch.float64)  # tanh saturates, no overflow
+    J = J.to(dtype=dtype, device=device).requires_grad_(True)
+    weights = torch.randn(J.shape, generator=gen, dtype=torch.float64).to(dtype=dtype, device=device)
+    out = {}
+    for name, fn in (("fused", triton_tanh_jet), ("pytorch", lambda J: jets.activation(jets.Jet(J), "tanh").J)):
+        y = fn(J)
+        (grad,) = torch.autograd.grad((y * weights).sum(), J)
+        out[name] = (y.detach(), grad)
+    for a, b in zip(out["fused"], out["pytorch"]):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+
+
 def test_triton_kernels_under_the_interpreter():
     pytest.importorskip("triton")
     if CUDA or INTERPRETED:
         pytest.skip("the Triton tests run in this process")
     env = {**os.environ, "TRITON_INTERPRET": "1"}
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__]
-    command += ["-k", "test_triton_kernels_equal"]
+    command += ["-k", "test_triton_kernels_equal or test_triton_tanh"]
     child = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert child.returncode == 0, child.stdout[-4000:] + child.stderr[-2000:]
     assert " passed" in child.stdout and "skipped" not in child.stdout, child.stdout[-2000:]

@@ -10,7 +10,7 @@ from .bspline import (
     use_reference,
 )
 from .chebyshev import ChebyshevBasis, chebyshev, chebyshev_derivatives
-from .kan_jet import BACKENDS, JetBasis, get_backend, kan_layer_jet, reference_jet, set_backend
+from .kan_jet import BACKENDS, JetBasis, get_backend, kan_layer_jet, reference_jet, set_backend, stacked_layer_jet
 
 __all__ = [
     "BACKENDS",
@@ -25,6 +25,7 @@ __all__ = [
     "reference_enabled",
     "reference_jet",
     "set_backend",
+    "stacked_layer_jet",
     "to_dense",
     "uniform_bspline",
     "uniform_bspline_polynomials",

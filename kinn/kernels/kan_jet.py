@@ -96,17 +96,36 @@ def kan_layer_jet(
     """The jet through one KAN layer: x (N, in), gx and hx (N, in, P) -> y (N, out), gy and hy (N, out, P).
 
     Weights as in `KANLinear`: spline_weight (out, in, num_bases), spline_scaler (out, in), base_weight
-    (out, in) or None. Differentiable (first order) in the weights and in x, gx and hx.
+    (out, in) or None. Differentiable (first order) in the weights and in x, gx and hx. y, gy and hy are
+    views of one stacked jet (`stacked_layer_jet`).
     """
     n, fan_in, p = gx.shape
-    fan_out = spline_weight.shape[0]
     assert x.shape == (n, fan_in) and hx.shape == gx.shape, f"x {tuple(x.shape)}, gx {tuple(gx.shape)}"
+    jet = _layer_jet(x, gx.transpose(1, 2), hx.transpose(1, 2), spline_weight, spline_scaler, base_weight, basis)
+    return jet[:, 0], jet[:, 1 : 1 + p].transpose(1, 2), jet[:, 1 + p :].transpose(1, 2)
+
+
+def stacked_layer_jet(J: torch.Tensor, spline_weight, spline_scaler, base_weight, basis: JetBasis) -> torch.Tensor:
+    """`kan_layer_jet` on the stacked layout of `kinn.jets.Jet`: J (N, 1 + 2P, in) -> (N, 1 + 2P, out).
+
+    The kernels read and write this layout, so a network that keeps its jets stacked copies nothing
+    between layers.
+    """
+    p = (J.shape[1] - 1) // 2
+    return _layer_jet(J[:, 0], J[:, 1 : 1 + p], J[:, 1 + p :], spline_weight, spline_scaler, base_weight, basis)
+
+
+def _layer_jet(x, gx, hx, spline_weight, spline_scaler, base_weight, basis: JetBasis) -> torch.Tensor:
+    """x (N, I), gx and hx (N, P, I), any strides -> the stacked jet (N, 1 + 2P, O), by the chosen backend."""
+    n, p, fan_in = gx.shape
+    fan_out = spline_weight.shape[0]
     assert spline_weight.shape == (fan_out, fan_in, basis.num_bases), tuple(spline_weight.shape)
     path = _path(x, basis)
     if path == "reference":
-        return reference_jet(x, gx, hx, spline_weight, spline_scaler, base_weight, basis)
+        y, gy, hy = reference_jet(x, gx.transpose(1, 2), hx.transpose(1, 2), spline_weight, spline_scaler,
+                                  base_weight, basis)
+        return torch.cat([y.unsqueeze(1), gy.transpose(1, 2), hy.transpose(1, 2)], 1)
     weight = stacked_weight(spline_weight, spline_scaler, base_weight)  # (out, in, D)
-    gx, hx = gx.transpose(1, 2), hx.transpose(1, 2)  # (N, P, in): views, no copy
     if path == "triton":
         from .triton_kan import triton_stacked_jet
 
@@ -114,7 +133,7 @@ def kan_layer_jet(
     else:
         jet = _StackedJet.apply(x, gx, hx, weight, basis)
     assert jet.shape == (n, 1 + 2 * p, fan_out)
-    return jet[:, 0], jet[:, 1 : 1 + p].transpose(1, 2), jet[:, 1 + p :].transpose(1, 2)
+    return jet
 
 
 def stacked_weight(spline_weight, spline_scaler, base_weight) -> torch.Tensor:
