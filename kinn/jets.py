@@ -81,14 +81,18 @@ ACTIVATIONS = ("tanh", "sin", "silu")
 def activation(j: Jet, name: str, fused: bool = False) -> Jet:
     """Elementwise σ: g' = σ'(v) g and h' = σ'(v) h + σ''(v) g² (chain rule, diagonal terms).
 
-    fused: tanh on CUDA by one Triton kernel each way (`kinn.kernels.triton_activation`), whose backward
-    is not differentiable again: only for networks whose jets are never nested (`jets_nest = False`).
-    The kernel backend "reference" (`kinn.kernels.set_backend`) keeps the PyTorch rule.
+    fused: tanh as one autograd node that keeps only its input jet for backward (the rule's intermediates
+    take several times that): one Triton kernel each way on CUDA (`kinn.kernels.triton_activation`), a
+    hand-written PyTorch backward elsewhere. Its backward is not differentiable again: only for networks
+    whose jets are never nested (`jets_nest = False`). The kernel backend "reference"
+    (`kinn.kernels.set_backend`) keeps the plain rule.
     """
-    if fused and name == "tanh" and _fused_available(j.J):
-        from .kernels.triton_activation import triton_tanh_jet
+    if fused and name == "tanh" and not _reference():
+        if _triton_fits(j.J):
+            from .kernels.triton_activation import triton_tanh_jet
 
-        return Jet(triton_tanh_jet(j.J))
+            return Jet(triton_tanh_jet(j.J))
+        return Jet(_TanhJet.apply(j.J))
     P = j.P
     s0, s1, s2 = _derivatives(name, j.v)  # (N, W) each
     g, h = j.J[:, 1 : 1 + P], j.J[:, 1 + P :]  # (N, P, W)
@@ -96,11 +100,41 @@ def activation(j: Jet, name: str, fused: bool = False) -> Jet:
     return Jet(torch.cat([s0.unsqueeze(1), s1 * g, s1 * h + s2.unsqueeze(1) * g * g], 1))
 
 
-def _fused_available(J: torch.Tensor) -> bool:
+class _TanhJet(torch.autograd.Function):
+    """tanh on a stacked jet (N, 1 + 2P, W), keeping only the input for backward (see `activation`)."""
+
+    @staticmethod
+    def forward(ctx, J):
+        ctx.save_for_backward(J)
+        P = (J.shape[1] - 1) // 2
+        t, d1, d2 = _derivatives("tanh", J[:, 0])
+        g, h = J[:, 1 : 1 + P], J[:, 1 + P :]
+        d1, d2 = d1.unsqueeze(1), d2.unsqueeze(1)
+        return torch.cat([t.unsqueeze(1), d1 * g, d1 * h + d2 * g * g], 1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (J,) = ctx.saved_tensors
+        P = (J.shape[1] - 1) // 2
+        t, d1, d2 = _derivatives("tanh", J[:, 0])
+        d3 = -2 * d1 * d1 - 2 * t * d2  # the third derivative of tanh
+        g, h = J[:, 1 : 1 + P], J[:, 1 + P :]
+        gg, gh = grad[:, 1 : 1 + P], grad[:, 1 + P :]
+        d1, d2, d3 = d1.unsqueeze(1), d2.unsqueeze(1), d3.unsqueeze(1)
+        dv = grad[:, :1] * d1 + (gg * g * d2 + gh * (h * d2 + g * g * d3)).sum(1, keepdim=True)
+        return torch.cat([dv, gg * d1 + 2 * gh * d2 * g, gh * d1], 1)
+
+
+def _reference() -> bool:
     from .kernels import get_backend, reference_enabled
 
-    backend = get_backend()
-    if reference_enabled() or backend in ("reference", "fast") or not (J.is_cuda or backend == "triton"):
+    return reference_enabled() or get_backend() == "reference"
+
+
+def _triton_fits(J: torch.Tensor) -> bool:
+    from .kernels import get_backend
+
+    if get_backend() == "fast" or not (J.is_cuda or get_backend() == "triton"):
         return False
     try:
         from .kernels import triton_activation  # noqa: F401

@@ -211,6 +211,20 @@ def test_triton_tanh_jet_equals_the_pytorch_rule(dtype, tol):
         torch.testing.assert_close(a, b, rtol=tol, atol=tol)
 
 
+def test_fused_tanh_jet_on_cpu_equals_the_rule_and_keeps_only_its_input():
+    """The CPU node of `activation(..., fused=True)`: the rule's values and gradients, one saved tensor."""
+    from kinn import jets
+
+    J = torch.randn(30, 5, 7, dtype=torch.float64) * 2
+    assert torch.autograd.gradcheck(lambda J: jets._TanhJet.apply(J), (J.clone().requires_grad_(True),))
+    J.requires_grad_(True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        fused = jets.activation(jets.Jet(J), "tanh", fused=True).J
+    assert len(saved) == 1 and saved[0] is J
+    torch.testing.assert_close(fused, jets.activation(jets.Jet(J), "tanh").J, rtol=1e-14, atol=1e-14)
+
+
 def test_triton_kernels_under_the_interpreter():
     pytest.importorskip("triton")
     if CUDA or INTERPRETED:
