@@ -195,6 +195,10 @@ def eval_set(problem: Problem, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
 
             ref = load_reference(problem.reference, problem)
             idx = np.arange(len(ref.points))
+            observations = getattr(problem.form(cfg.form), "observations", None)
+            if observations is not None:  # an inverse form's data nodes are training points: not scored
+                seen = {tuple(p) for p in observations.load(problem)[0]}
+                idx = np.array([i for i in idx if tuple(ref.points[i]) not in seen], dtype=int)
             if len(idx) > cfg.points.n_eval:
                 idx = np.sort(np.random.choice(idx, cfg.points.n_eval, replace=False))
             return ref.points[idx], ref.node_values[idx]

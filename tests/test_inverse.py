@@ -109,3 +109,14 @@ def test_an_unknown_field_is_recovered_and_its_error_reported(tmp_path):
     torch.testing.assert_close(k, r.model.unknown_values()["K"](x))
     with pytest.raises(KinnError, match="unknown field 'K' is positive, so its initial value must be > 0"):
         UnknownField("K", initial=0.0)
+
+
+def test_observation_nodes_are_not_evaluation_points():
+    from kinn import registry
+    from kinn.api import eval_set, resolve_config
+
+    p = registry.get_problem("conductivity_inverse")
+    cfg = resolve_config(p, "mlp", "inverse", points={"n_eval": 70000})  # more than there are nodes
+    x, y = eval_set(p, cfg)
+    observed = {tuple(q) for q in p.form("inverse").observations.load(p)[0]}
+    assert len(x) == 65536 - 4096 and not any(tuple(q) in observed for q in x)
