@@ -129,6 +129,9 @@ def resolve_config(problem: Problem, solver: str | None, form: str | None, confi
                  {k: dict(d.get(k, {})) for k in ("train", "points")})
     base["model"] = dict(d.get("model", {}).get(solver, {}))
     base = merge(base, {k: v for k, v in d.get(solver, {}).items()})
+    by_form = d.get(form, {})  # a form's own recommendations, shaped like the defaults, win over them
+    base = merge(base, {k: dict(by_form.get(k, {})) for k in ("train", "points")})
+    base = merge(base, {"model": dict(by_form.get("model", {}).get(solver, {})), **by_form.get(solver, {})})
     merged = merge(merge(base, config), nested)
     merged.update(problem=problem.name, solver=solver, form=form)
     return from_dict(RunConfig, merged)

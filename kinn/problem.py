@@ -35,7 +35,9 @@ class Problem:
                forms join the parts with `Interface` conditions; an energy form integrates over each part
                with its own rule, so quadrature cells never straddle an interface or a crack.
     defaults:  recommended run settings, nested like the config: {"train": {...}, "points": {...},
-               "model": {"mlp": {...}, "kan": {...}}}. The config file and CLI flags override them.
+               "model": {"mlp": {...}, "kan": {...}}}, a family's own under its name ({"kan": {"train":
+               {...}}}), and a form's own under the form's name ({"energy": {...}}, shaped the same way).
+               The config file and CLI flags override them.
     """
 
     name: str

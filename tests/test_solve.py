@@ -158,3 +158,14 @@ def test_a_corrupted_checkpoint_is_named(tmp_path):
         kinn.load(tmp_path / "run")
     with pytest.raises(KinnError, match=r"checkpoint .*model.pt is unreadable"):
         kinn.solve(resume=tmp_path / "run")
+
+
+def test_a_forms_own_defaults_win_over_the_problems_and_flags_over_both():
+    p = kinn.registry.get_problem("crack_mode3")  # energy: triangle rule, and a smaller KAN step
+    assert resolve_config(p, "kan", "energy").train.lr == 3e-4
+    assert resolve_config(p, "kan", "energy").points.quadrature == "triangle1"
+    assert resolve_config(p, "mlp", "energy").train.lr == 1e-3  # the KAN's step only
+    assert resolve_config(p, "kan", "strong").train.lr == 1e-3  # that form only
+    assert resolve_config(p, "kan", "strong").points.quadrature != "triangle1"
+    assert resolve_config(p, "kan", "energy", lr=1e-2).train.lr == 1e-2
+    assert resolve_config(p, "kan", "energy").model["hidden"] == [5, 5]  # the problem's model options stay
