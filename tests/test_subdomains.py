@@ -16,16 +16,11 @@ HALVES = {"upper": Rectangle([-1, 0], [1, 1]), "lower": Rectangle([-1, -1], [1, 
 
 
 def piecewise(upper, lower):
-    """A PiecewiseModel of two closed-form functions (as `nn.Module`s) on the two halves of [−1, 1]²."""
-    class Fn(torch.nn.Module):
-        def __init__(self, fn):
-            super().__init__()
-            self.fn = fn
+    """A PiecewiseModel of two closed-form functions on the two halves of [−1, 1]²."""
+    from conftest import FunctionModel
 
-        def forward(self, x):
-            return self.fn(x)
-
-    parts = {"upper": FieldModel(Fn(upper), [-1, -1], [1, 1]), "lower": FieldModel(Fn(lower), [-1, -1], [1, 1])}
+    parts = {"upper": FieldModel(FunctionModel(upper), [-1, -1], [1, 1]),
+             "lower": FieldModel(FunctionModel(lower), [-1, -1], [1, 1])}
     for p in parts.values():
         p.scale = lambda x: x  # the functions are written in physical coordinates
     return PiecewiseModel(parts, HALVES).double()
