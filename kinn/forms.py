@@ -100,7 +100,8 @@ class StrongForm:
 
     residual: `residual(u, x)` -> tensor (N, R) or a tuple of tensors, written with `kinn.ops` on the
               field handle `u`; x are the points (N, D).
-    bcs:      boundary and initial conditions (`kinn.conditions`), soft or hard.
+    bcs:      boundary and initial conditions (`kinn.conditions`), soft or hard; on a problem with
+              subdomains also `Interface` (value and flux continuity) and `SegmentResidual` terms.
     """
 
     residual: Callable
@@ -169,7 +170,9 @@ class EnergyForm:
 
     density: `density(u, x)` -> ψ at the quadrature points, (N,) or (N, 1), written with `kinn.ops`.
     bcs:     essential conditions, imposed exactly: hard `Dirichlet(..., hard=True, distance=...)` or an
-             `OutputTransform`; and natural ones, `Traction(t, on=...)`, whose work enters Π. A soft
+             `OutputTransform`; and natural ones, `Traction(t, on=...)`, whose work enters Π; on a problem
+             with subdomains, `Interface(..., flux=False)` penalises the value jump across a segment (with
+             its weight, by a Gauss rule). A soft
              Dirichlet condition is refused: the energy principle does not contain it. The quadrature
              rule is the config's `points.quadrature` with about `points.n_interior` points inside and
              `points.n_boundary` on each loaded face (`kinn.quadrature`); triangle rules integrate over
