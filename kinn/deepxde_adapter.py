@@ -68,6 +68,9 @@ class DeepXDE(Family):
         if form != "strong":
             raise KinnError(f"the deepxde row cannot translate the {form} form of '{problem.name}': "
                             "DeepXDE's PDE data solves strong (collocation) forms only")
+        if problem.subdomains:
+            raise KinnError(f"the deepxde row cannot translate the subdomains of '{problem.name}' "
+                            f"({', '.join(problem.subdomains)}): DeepXDE's Model trains one network")
         for c in problem.form(form).bcs:
             if isinstance(c, Condition) and not isinstance(c, (Dirichlet, Neumann, Initial)):
                 raise KinnError(f"the deepxde row cannot translate {c.describe()}: only Dirichlet, Neumann "

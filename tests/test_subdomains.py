@@ -114,6 +114,8 @@ def test_bad_subdomain_declarations_get_clear_errors():
     crack = registry.get_problem("crack_mode3")
     with pytest.raises(KinnError, match="subdomains"):
         kinn.solve(crack, "fno", "strong", steps=1, write=False)
+    with pytest.raises(KinnError, match="cannot translate the subdomains of 'crack_mode3'.*one network"):
+        kinn.compare(crack, ("mlp", "deepxde"), "strong", seeds=1, budget_steps=1)
 
 
 def test_short_training_lowers_the_crack_error():
