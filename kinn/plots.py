@@ -29,12 +29,19 @@ def triangulation(x: np.ndarray, inside=None) -> mtri.Triangulation:
 
 
 def fields(path: Path, x: np.ndarray, pred: np.ndarray, ref: np.ndarray, names, coords, inside=None) -> None:
-    """One row per field: prediction, reference, |error| (lines in 1-D, filled contours in 2-D)."""
+    """One row per field: prediction, reference, |error| (lines in 1-D, filled contours in 2-D). Points
+    with a non-finite value are left out, and the prediction's title says how many."""
+    finite = np.isfinite(pred).all(1) & np.isfinite(ref).all(1)
+    if finite.sum() < 3:
+        return  # nothing to draw
+    missing = f", {int((~finite).sum())} non-finite points left out" if not finite.all() else ""
+    x, pred, ref = x[finite], pred[finite], ref[finite]
     rows = len(names)
     fig, axes = plt.subplots(rows, 3, figsize=(13, 3.6 * rows), squeeze=False)
     for k, name in enumerate(names):
         err = np.abs(pred[:, k] - ref[:, k])
-        panels = [(pred[:, k], f"{name} (prediction)"), (ref[:, k], f"{name} (reference)"), (err, f"|error| in {name}")]
+        panels = [(pred[:, k], f"{name} (prediction{missing})"), (ref[:, k], f"{name} (reference)"),
+                  (err, f"|error| in {name}")]
         if x.shape[1] == 1:
             order = np.argsort(x[:, 0])
             for ax, (v, title) in zip(axes[k], panels):

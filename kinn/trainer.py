@@ -241,12 +241,22 @@ def _lbfgs(params, loss_terms, total, backward, cfg, hist, record, run_eval, rea
         opt.param_groups[0]["max_iter"], opt.param_groups[0]["max_eval"] = n, max(budget - evals, 1)
         state = opt.state[opt._params[0]]
         iters0, evals0 = state.get("n_iter", 0), state.get("func_evals", 0)
+        before = [p.detach().clone() for p in params]
         loss = float(opt.step(closure).detach())
         did = state.get("n_iter", 0) - iters0
         done, evals = done + did, evals + state.get("func_evals", 0) - evals0
         hist.lbfgs_iters = done
         bar.update(did)
         _finite(loss, latest["terms"], hist.adam_steps + done, "L-BFGS")
+        # torch returns the loss where the chunk began: a line search that wandered into non-finite
+        # losses can leave non-finite weights behind, so check where it ended and keep the last good ones
+        if not all(torch.isfinite(p).all() for p in params) or not math.isfinite(float(closure().detach())):
+            with torch.no_grad():
+                for p, b in zip(params, before):
+                    p.copy_(b)
+            record(hist.adam_steps + done, "lbfgs", loss, latest["terms"], cfg.lbfgs_lr, run_eval())
+            return (f"L-BFGS: iterations {done - did + 1}..{done} ended at a non-finite loss; kept the weights of "
+                    f"iteration {done - did}")
         stopped = did < n
         errors = run_eval() if stopped or done >= cfg.lbfgs or (cfg.eval_every and done % cfg.eval_every < n) else {}
         record(hist.adam_steps + done, "lbfgs", loss, latest["terms"], cfg.lbfgs_lr, errors)

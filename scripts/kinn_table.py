@@ -8,11 +8,13 @@ counts and equal Adam steps over seeds, held-out errors next to the published on
 
 Each row runs `kinn.compare(problem, ("kan", "mlp"), form, match="params")`: the KAN takes KINN's
 network for that example, the MLP the width that gives it the same parameter count; both get the
-problem's recommended points and the same steps (the problem's default, or --budget-steps). Errors are
+problem's recommended points and the same steps (the problem's default Adam steps, or --budget-steps, and
+its recommended L-BFGS iterations). Errors are
 relative L2 on held-out points (the reference's own nodes, or fresh points for exact solutions), as
 mean ± std over seeds; published figures are at the authors' last epoch on their training points.
 --jobs runs (example, seed) pairs in parallel processes of one thread each; --results keeps every
-finished pair, so a run cut short still gives the table of what finished (--aggregate).
+finished pair, so a run cut short still gives the table of what finished (--aggregate), and running the
+same command again runs only the pairs that are missing.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 
 import kinn
+from kinn.api import resolve_config
 
 # (problem, form, run settings, KINN's KAN, {metric: (published MLP, published KAN)})
 EXAMPLES = [
@@ -60,9 +63,11 @@ def run_job(job: dict) -> dict:
     torch.set_num_threads(job["threads"])
     out = f"{job['out']}/{name}-{form}-seed{job['seed']}" if job["out"] else None
     t = time.perf_counter()
+    # the problem's recommended L-BFGS stage too (neo_hookean_beam's 1,000 iterations), for both families
+    lbfgs = resolve_config(kinn.registry.get_problem(name), "mlp", form, config=dict(settings)).train.lbfgs
     c = kinn.compare(name, ("kan", "mlp"), form, seeds=[job["seed"]], budget_steps=job["budget_steps"],
                      match="params", models={"kan": kan}, out=out, config=dict(settings), progress=False,
-                     device=job["device"])
+                     device=job["device"], lbfgs=lbfgs or None)
     rows = {r.family: r for r in c.rows}
     errors = {fam: c.results[fam, job["seed"]].errors for fam in ("kan", "mlp")}
     return {"example": job["example"], "name": name, "form": form, "seed": job["seed"], "errors": errors,
@@ -97,7 +102,8 @@ def main() -> None:
     p.add_argument("--out", default=None, help="parent folder of the comparisons (default: none written)")
     p.add_argument("--jobs", type=int, default=1, help="(example, seed) pairs run at once, in processes")
     p.add_argument("--device", default=None, help="cpu or cuda for every run (default: the config's)")
-    p.add_argument("--results", default=None, help="append each finished pair to this JSON-lines file")
+    p.add_argument("--results", default=None, help="append each finished pair to this JSON-lines file; pairs "
+                   "already in it are not run again (a cut-short table resumes)")
     p.add_argument("--aggregate", default=None, help="only print the table of a --results file")
     a = p.parse_args()
     if a.aggregate:
@@ -106,12 +112,15 @@ def main() -> None:
     only = {n.strip() for n in a.only.split(",") if n.strip()}
     picked = [k for k, (name, form, *_) in enumerate(EXAMPLES) if not only or name in only or f"{name}:{form}" in only]
     threads = 1 if a.jobs > 1 else torch.get_num_threads()
+    records = []  # what an earlier run with the same --results finished is kept, not run again
+    if a.results and os.path.exists(a.results):
+        records = [r for r in map(json.loads, filter(str.strip, open(a.results))) if r["example"] in picked]
+    done = {(r["example"], r["seed"]) for r in records}
     jobs = [dict(example=k, seed=s, budget_steps=a.budget_steps, out=a.out, device=a.device, threads=threads)
-            for s in range(a.seeds) for k in picked]  # seed-major: a cut-short run still has whole seeds
+            for s in range(a.seeds) for k in picked if (k, s) not in done]  # seed-major: whole seeds first
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {a.jobs} jobs x {threads} threads, device "
           f"{a.device or 'default'}, torch {torch.__version__}; {a.seeds} seeds; steps: "
           f"{a.budget_steps or 'each problem’s default'}", flush=True)
-    records = []
     with ProcessPoolExecutor(a.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         for fut in as_completed([pool.submit(run_job, job) for job in jobs]):
             r = fut.result()

@@ -146,3 +146,20 @@ def test_bad_train_settings_are_named():
         TrainConfig(schedule="linear")
     with pytest.raises(KinnError, match="steps must be a non-negative integer"):
         TrainConfig(steps=-1)
+
+
+def test_an_lbfgs_line_search_into_non_finite_losses_keeps_the_last_good_weights():
+    """−log w + w is finite only for w > 0; from w = 3 with a long first step the line search tries w < 0.
+    torch's L-BFGS would leave the weights there; the trainer goes back to where the chunk began."""
+    model = torch.nn.Linear(1, 1, bias=False).double()
+    with torch.no_grad():
+        model.weight.fill_(3.0)
+
+    def terms():
+        w = model.weight[0, 0]
+        return {"f": -torch.log(w) + 20 * w}
+
+    h = fit(model, terms, lambda: {}, cfg(steps=0, lbfgs=20, lbfgs_lr=10.0, log_every=20))
+    w = float(model.weight.detach())
+    assert math.isfinite(w) and w > 0, w
+    assert "non-finite" in h.stop_reason and "kept the weights" in h.stop_reason, h.stop_reason
