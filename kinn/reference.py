@@ -129,9 +129,11 @@ def load_reference(name, problem) -> Reference:
     return _load(resolve(name), problem.fields, problem.coords)
 
 
-def write_points(path, points, fields: dict, attrs: dict, derived: dict | None = None, triangles=None) -> None:
+def write_points(path, points, fields: dict, attrs: dict, derived: dict | None = None, triangles=None, *,
+                 coords=("x", "y")) -> None:
     """Write a reference in the `points` layout (data/README.md) atomically: points (N, D), fields/<name>
-    and derived/<name> (N,), mesh/triangles (M, 3) when given, and the root attributes."""
+    and derived/<name> (N,), mesh/triangles (M, 3) when given, and the root attributes: `layout` and
+    `coord_names` (from `coords`, the points' columns) set here, then `attrs`."""
     import h5py
 
     from .io import atomic_write
@@ -144,6 +146,7 @@ def write_points(path, points, fields: dict, attrs: dict, derived: dict | None =
                     f.create_dataset(f"{group}/{name}", data=np.asarray(v, dtype=np.float64))
             if triangles is not None:
                 f.create_dataset("mesh/triangles", data=np.asarray(triangles, dtype=np.int64))
+            f.attrs["layout"], f.attrs["coord_names"] = "points", ",".join(coords)
             for key, value in attrs.items():
                 f.attrs[key] = value
 

@@ -52,7 +52,7 @@ def main(argv=None) -> int:
         line += f"; n = {(a.n + 1) // 2}: {c_err:.2e}"
     command = shlex.join(["python", "scripts/make_conductivity_data.py", *(sys.argv[1:] if argv is None else argv)])
     write_points(a.out, nodes, {"T": T}, {
-        "problem": "conductivity_inverse", "layout": "points", "coord_names": "x,y", "created_by": command,
+        "problem": "conductivity_inverse", "created_by": command,
         "method": f"conservative finite volumes (kinn.numerics.darcy_fd), harmonic face means, {a.n}^2 nodes",
         "equation": f"-div(K grad T) = {SOURCE} on [0,1]^2, T = 0 on the boundary",
         "k_true": "1 + x/2 + exp(-30((x-0.6)^2 + (y-0.4)^2))/2",

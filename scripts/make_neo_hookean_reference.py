@@ -385,8 +385,6 @@ def main(argv=None) -> int:
     base = levels[0]
     attrs = {
         "problem": "neo_hookean_beam",
-        "layout": "points",
-        "coord_names": "x,y",
         "method": (f"scikit-fem, plane-strain compressible Neo-Hookean (KINN's psi), vector P2 triangles on a "
                    f"structured {fine.nx}x{fine.ny}-cell mesh ({fine.mesh.nelements} triangles, "
                    f"{fine.mesh.nvertices} vertices, {fine.ndofs} dofs), Newton with the consistent tangent in "

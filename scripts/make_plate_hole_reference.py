@@ -362,8 +362,6 @@ def main(argv=None) -> int:
     base = levels[0]
     attrs = {
         "problem": "plate_hole",
-        "layout": "points",
-        "coord_names": "x,y",
         "method": (f"scikit-fem, plane-stress linear elasticity with isoparametric P{a.order} triangles on a "
                    f"structured graded mesh (two blended patches, grading {a.grading:g}), {fine.mesh.nelements} "
                    f"triangles, {fine.mesh.nvertices} vertices, {fine.ndofs} dofs; sparse LU; values at the "
