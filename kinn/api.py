@@ -248,6 +248,9 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
 
         return operator.solve(problem, family, cfg, device=device, dtype=dtype, group=group, run_dir=run_dir,
                               start=start)
+    if cfg.points.jitter and form_obj.kind != "energy":
+        raise KinnError(f"points.jitter draws the quadrature of an energy form; the {cfg.form} form has none "
+                        "(fresh collocation points: train.resample_every)")
     model = build_model(problem, family, cfg, device, dtype)
     x_eval, y_eval = eval_set(problem, cfg)
 
@@ -269,6 +272,11 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
     def resample():
         points.update(sample())
 
+    gen = torch.Generator(device=device)
+
+    def draw(step):  # points.jitter: a fresh stratified quadrature, a pure function of the step (resumable)
+        points.update(form_obj.jitter(points, gen.manual_seed(seed_stream(tc.seed, "jitter", step))))
+
     def score(pred=None):
         pred = evaluate.predict(model, x_eval, dtype, device) if pred is None else pred
         errors = evaluate.errors(pred, y_eval, problem.fields)
@@ -282,7 +290,8 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
         hooks = family.hooks(model.net, family.config(cfg.model))
         hook_points = lambda: model.scale(points["pde"]).detach()  # noqa: E731
     history = fit(model, lambda: form_obj.loss(model, problem, points), score, tc, weights=weights,
-                  resample=resample, hooks=hooks, hook_points=hook_points,
+                  resample=resample, draw=draw if cfg.points.jitter and form_obj.kind == "energy" else None,
+                  hooks=hooks, hook_points=hook_points,
                   checkpoint=checkpointer(run_dir, model, draws),
                   resume=start["trainer"] if start is not None else None, group=group)
     wall = time.perf_counter() - t0

@@ -178,6 +178,10 @@ class EnergyForm:
              `points.n_boundary` on each loaded face (`kinn.quadrature`); triangle rules integrate over
              the problem's mesh (`Problem.mesh`) or a generated triangulation of about n_interior
              vertices. Π can be negative.
+             With `points.jitter`, every Adam step integrates by a fresh stratified draw instead (one
+             uniform random node in each cell of the rule: grid cells, triangles, edge segments), whose
+             expectation is Π itself: a network cannot lower its estimate by folding or spiking
+             between fixed nodes, which a KAN learns to do (see `jitter`).
     """
 
     density: Callable
@@ -203,15 +207,17 @@ class EnergyForm:
     transform = StrongForm.transform
 
     def sample(self, problem, points: PointsConfig) -> dict[str, np.ndarray]:
-        from .quadrature import boundary_rule, domain_rule
+        from .quadrature import boundary_rule, concat, domain_rule
 
         triangle = points.quadrature.startswith("triangle")
         # a rule per subdomain, so that no cell straddles an interface (a given mesh is taken to conform)
         parts = list(problem.subdomains.values()) if not (triangle and problem.mesh) else []
         parts = parts or [problem.domain]
+        # a jittered rule draws 2 points per box cell, 3 per triangle: as many cells as keep ~n_interior points
+        per_cell = (3 if triangle else 2) if points.jitter else 1
         rules = []
         for part in parts:
-            n = points.n_interior // len(parts)
+            n = points.n_interior // len(parts) // per_cell
             if triangle:  # on the problem's mesh, else on a generated one
                 from .quadrature import triangles
 
@@ -219,15 +225,41 @@ class EnergyForm:
                 rules.append(triangles(*mesh, degree=int(points.quadrature[len("triangle"):])))
             else:
                 rules.append(domain_rule(part, n, points.quadrature))
-        out = {"pde": np.concatenate([r.points for r in rules]), "pde/weight": np.concatenate([r.weights for r in rules]),
+        rule = concat(rules)
+        out = {"pde": rule.points, "pde/weight": rule.weights,
                "pde/part": np.concatenate([np.full(len(r.weights), k) for k, r in enumerate(rules)])}
+        if points.jitter:
+            if rule.cells is None:
+                raise KinnError(f"points.jitter needs a rule made of cells: a box rule or a triangle rule, not "
+                                f"'{points.quadrature}' on a {type(problem.domain).__name__} (for fresh Monte Carlo "
+                                "points, set train.resample_every)")
+            out.update(_cells("pde", rule.cells))
+            out[_cells_key("pde", rule.cells) + "/part"] = np.concatenate(
+                [np.full(len(r.cells.corner), k) for k, r in enumerate(rules)])
         edge_rule = "gauss" if triangle else points.quadrature  # 1-D edges
         for name, c in self.tractions().items():
-            face = boundary_rule(problem.domain, c.on, points.n_boundary, edge_rule)
+            face = boundary_rule(problem.domain, c.on, points.n_boundary // per_cell, edge_rule)
             out[name], out[name + "/weight"] = face.points, face.weights
+            if points.jitter:
+                out.update(_cells(name, face.cells))
         for name, c in segments(self.bcs).items():
             line = c.rule(points.n_boundary, edge_rule)
             out[name], out[name + "/weight"] = line.points, line.weights
+        return out
+
+    @staticmethod
+    def jitter(pts: dict[str, torch.Tensor], gen: torch.Generator) -> dict[str, torch.Tensor]:
+        """A stratified random draw (`kinn.quadrature.stratified`) of every rule in `pts` that carries its
+        cells (a `sample` with points.jitter): {name: points, name/weight: weights, ...}, to update the
+        training points with. Its expected potential is exact; the spread is O(h²) per cell."""
+        from .quadrature import stratified
+
+        out = {}
+        for key in [k for k in pts if k.endswith(("/cells", "/triangles"))]:
+            name = key.rsplit("/", 1)[0]
+            out[name], out[name + "/weight"] = stratified(pts[key], pts[key + "/measure"], key.endswith("/triangles"), gen)
+            if key + "/part" in pts:
+                out[name + "/part"] = pts[key + "/part"].repeat(len(out[name]) // len(pts[key]))
         return out
 
     def loss(self, model, problem, pts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -250,6 +282,15 @@ class EnergyForm:
 
     def weights(self) -> dict[str, float]:
         return {name: c.weight for name, c in segments(self.bcs).items()}
+
+
+def _cells_key(name: str, cells) -> str:  # where a point dict keeps a rule's cells (the key names their kind)
+    return name + ("/triangles" if cells.simplex else "/cells")
+
+
+def _cells(name: str, cells) -> dict[str, np.ndarray]:  # a rule's cells, (C, 1 + K, D): corner, edges
+    key = _cells_key(name, cells)
+    return {key: np.concatenate([cells.corner[:, None], cells.edges], 1), key + "/measure": cells.measure}
 
 
 def relative_l2(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:

@@ -83,12 +83,15 @@ def _sigterm_as_interrupt() -> Callable[[], None]:
 
 def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callable[[], dict],
         cfg: TrainConfig, *, weights: dict | None = None, resample: Callable | None = None,
-        hooks: dict | None = None, hook_points: Callable | None = None,
+        draw: Callable[[int], None] | None = None, hooks: dict | None = None, hook_points: Callable | None = None,
         checkpoint: Callable | None = None, resume: dict | None = None, group: Group | None = None) -> History:
     """Train `model`'s parameters on the weighted sum of `loss_terms()`; return the history.
 
     evaluate():    {"rel_l2/u": ..., ...} held-out errors; called every `cfg.eval_every` steps and at the end.
     resample():    draws new training points; called every `cfg.resample_every` Adam steps.
+    draw(step):    a fresh random quadrature (an energy form's points.jitter), called before every Adam step
+                   and before every L-BFGS chunk (a line search needs one fixed loss), with the step number:
+                   draws that depend on the step alone keep a resumed run exact.
     hooks:         {name: hook(step, hook_points()) -> bool}, called before every Adam step.
     checkpoint(state):  called with the trainer's state (see `state` below) every `cfg.checkpoint_every`
                    Adam steps, at the end, and on Ctrl-C or SIGTERM.
@@ -155,6 +158,8 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
         for step in range(hist.adam_steps, cfg.steps):
             if resample is not None and cfg.resample_every and step and step % cfg.resample_every == 0:
                 resample()
+            if draw is not None:
+                draw(step)
             if hooks:
                 x = hook_points()
                 changed = [h(step, x) for h in hooks.values()]  # call every hook, not just the first
@@ -208,7 +213,7 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
         # ---- stage 2: L-BFGS on the last point set, in chunks so progress is logged --------------
         if cfg.lbfgs > hist.lbfgs_iters and not hist.stop_reason:
             hist.stop_reason = _lbfgs(params, loss_terms, total, backward, cfg, hist, record, run_eval, reached,
-                                      out_of_time, bar)
+                                      out_of_time, bar, draw)
         if not hist.stop_reason:
             hist.stop_reason = "step budget used"
     except KeyboardInterrupt:
@@ -222,7 +227,7 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
     return hist
 
 
-def _lbfgs(params, loss_terms, total, backward, cfg, hist, record, run_eval, reached, out_of_time, bar) -> str:
+def _lbfgs(params, loss_terms, total, backward, cfg, hist, record, run_eval, reached, out_of_time, bar, draw) -> str:
     chunk = max(1, min(cfg.log_every or cfg.lbfgs, cfg.lbfgs))
     opt = torch.optim.LBFGS(params, lr=cfg.lbfgs_lr, max_iter=chunk, history_size=cfg.lbfgs_history,
                             tolerance_grad=cfg.lbfgs_tolerance_grad, tolerance_change=cfg.lbfgs_tolerance_change,
@@ -238,6 +243,8 @@ def _lbfgs(params, loss_terms, total, backward, cfg, hist, record, run_eval, rea
     done, evals, budget = hist.lbfgs_iters, 0, (cfg.lbfgs - hist.lbfgs_iters) * 5 // 4  # torch's max_eval rule
     while done < cfg.lbfgs:
         n = min(chunk, cfg.lbfgs - done)
+        if draw is not None:  # a fixed rule would let L-BFGS fold the field between its nodes
+            draw(hist.adam_steps + done)
         opt.param_groups[0]["max_iter"], opt.param_groups[0]["max_eval"] = n, max(budget - evals, 1)
         state = opt.state[opt._params[0]]
         iters0, evals0 = state.get("n_iter", 0), state.get("func_evals", 0)

@@ -173,3 +173,61 @@ def test_mesh_files_are_read_by_meshio_with_clear_errors(tmp_path):
         geometry.read_mesh(tmp_path / "junk.msh")
     with pytest.raises(KinnError, match="no triangle rule of degree 3"):
         quadrature.triangles(points, cells, 3)
+
+
+def _integral(rule, f):
+    return (rule.weights * f(rule.points)).sum()
+
+
+def test_stratified_draws_tile_the_region_and_are_unbiased():
+    """A uniform point per cell with its antithetic partners, weighted by the cell's measure: the weights
+    sum to the region's measure exactly, every point lies in its own cell, a draw is exact for integrands
+    linear in each cell, and the mean of many draws is the integral of any integrand."""
+    gen = torch.Generator().manual_seed(0)
+    f = lambda x: np.exp(x[:, 0] / 4) * np.sin(3 * x[:, 1])  # noqa: E731
+    exact = 4 * (np.e - 1) * (1 - np.cos(3)) / 3  # over [0, 4] × [0, 1]
+    box = geometry.Rectangle([0, 0], [4, 1])
+    with geometry.numpy_seed(0):
+        mesh = geometry.triangulate(box, 600, 100)
+    for rule in (quadrature.domain_rule(box, 800, "simpson"), quadrature.domain_rule(box, 800, "monte_carlo"),
+                 quadrature.triangles(*mesh, 2)):
+        cells = rule.cells
+        assert cells.measure.sum() == pytest.approx(4.0, rel=1e-12)
+        draws = [cells.draw(gen) for _ in range(200)]
+        assert all(geometry.inside(box, d.points).all() for d in draws[:5])
+        assert _integral(draws[0], lambda x: 3 * x[:, 0] - x[:, 1] + 2) == pytest.approx(30.0, rel=1e-12)
+        values = np.array([_integral(d, f) for d in draws])
+        assert abs(values.mean() - exact) < 4 * values.std() / np.sqrt(len(values)) + 1e-12
+        assert 0 < values.std() < 1e-4 * abs(exact)  # O(h²) per cell: plain Monte Carlo's spread is ~3e-2
+    # each triangle's points lie inside that triangle: barycentric coordinates all >= 0
+    cells = quadrature.triangles(*mesh, 1).cells
+    x = cells.draw(gen).points.reshape(3, -1, 2) - cells.corner
+    bary = np.linalg.solve(np.transpose(cells.edges, (0, 2, 1))[None], x[..., None])[..., 0]
+    assert (bary >= -1e-12).all() and (bary.sum(-1) <= 1 + 1e-12).all()
+    # and on a loaded edge: points on the edge, lengths summing to its length
+    edge = quadrature.boundary_rule(box, geometry.at(0, 4.0), 50, "gauss").cells.draw(gen)
+    assert np.all(edge.points[:, 0] == 4.0) and edge.weights.sum() == pytest.approx(1.0, rel=1e-12)
+
+
+def test_energy_form_jitter_draws_fresh_nodes_every_step_and_refuses_cell_less_rules(function_model):
+    p = registry.get_problem("poisson2d")
+    cfg = kinn.api.resolve_config(p, "mlp", "energy", points={"quadrature": "simpson", "jitter": True,
+                                                               "n_interior": 400})
+    form = p.form("energy")
+    pts = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in form.sample(p, cfg.points).items()}
+    gen = torch.Generator()
+    a, b = form.jitter(pts, gen.manual_seed(1)), form.jitter(pts, gen.manual_seed(2))
+    assert not torch.equal(a["pde"], b["pde"]) and torch.equal(form.jitter(pts, gen.manual_seed(1))["pde"], a["pde"])
+    assert float(a["pde/weight"].sum()) == pytest.approx(1.0)
+    # the exact solution's potential, −π²/4, is the mean of the draws' potentials
+    exact = function_model(p.exact)
+    values = [float(form.loss(exact, p, {**pts, **form.jitter(pts, gen.manual_seed(k))})["energy"].detach())
+              for k in range(100)]
+    assert np.mean(values) == pytest.approx(-pi**2 / 4, rel=2e-3)
+    disk = kinn.Problem(name="d", domain=geometry.Disk([0, 0], 1), exact=lambda x: x[:, :1],
+                        energy=kinn.EnergyForm(lambda u, x: kinn.ops.grad(u).square().sum(1)))
+    cfg = kinn.api.resolve_config(disk, "mlp", "energy", points={"jitter": True})
+    with pytest.raises(KinnError, match="points.jitter needs a rule made of cells.*train.resample_every"):
+        disk.form("energy").sample(disk, cfg.points)
+    with pytest.raises(KinnError, match="points.jitter must be bool"):
+        kinn.api.resolve_config(p, "mlp", "energy", points={"jitter": "yes"})

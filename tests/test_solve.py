@@ -117,14 +117,18 @@ def test_non_finite_loss_stops_with_a_clear_message():
         kinn.solve(prob, write=False, **dict(FAST, steps=5))
 
 
-def test_resume_continues_exactly_where_the_run_stopped(tmp_path, monkeypatch):
-    from kinn.forms import StrongForm
+@pytest.mark.parametrize("form", ["strong", "energy"])  # energy: jittered quadrature, a fresh draw every step
+def test_resume_continues_exactly_where_the_run_stopped(tmp_path, monkeypatch, form):
+    from kinn.forms import EnergyForm, StrongForm
 
     kw = dict(FAST, steps=40, eval_every=10, log_every=5, resample_every=7, schedule="cosine",
-              model={"widths": [8, 8]}, out=str(tmp_path))
+              model={"widths": [8, 8]}, out=str(tmp_path), form=form)
+    if form == "energy":
+        kw["points"] = {"quadrature": "gauss", "jitter": True}
     full = kinn.solve("poisson2d", name="full", **kw)
 
-    real, calls = StrongForm.loss, [0]
+    Form = StrongForm if form == "strong" else EnergyForm
+    real, calls = Form.loss, [0]
 
     def stopped_at_step_23(self, *args):  # Ctrl-C during step 23
         calls[0] += 1
@@ -132,7 +136,7 @@ def test_resume_continues_exactly_where_the_run_stopped(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(self, *args)
 
-    monkeypatch.setattr(StrongForm, "loss", stopped_at_step_23)
+    monkeypatch.setattr(Form, "loss", stopped_at_step_23)
     part = kinn.solve("poisson2d", name="part", **kw)
     assert part.history.adam_steps == 23 and part.history.stop_reason.startswith("interrupted")
     monkeypatch.undo()
