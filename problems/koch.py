@@ -49,6 +49,9 @@ koch_snowflake = Problem(
                       bcs=[Dirichlet(lambda x: exact(x) + distance(x)[:, None] * (1 + x[:, :1] * x[:, 1:]),
                                      hard=True, distance=distance)]),
     exact=exact,
+    # energy: the centroid rule on a triangulation, redrawn every step (points.jitter). On fixed Monte Carlo
+    # points a KAN lowers its potential between them (2.4e-2 over 3 seeds; fresh draws: 3.1e-4, seed 0)
     defaults={"train": {"steps": 3000, "eval_every": 500},
-              "points": {"n_interior": 3000, "n_boundary": 1000}},
+              "points": {"n_interior": 3000, "n_boundary": 1000},
+              "energy": {"points": {"quadrature": "triangle1", "jitter": True}}},
 )

@@ -163,3 +163,13 @@ def test_an_lbfgs_line_search_into_non_finite_losses_keeps_the_last_good_weights
     w = float(model.weight.detach())
     assert math.isfinite(w) and w > 0, w
     assert "non-finite" in h.stop_reason and "kept the weights" in h.stop_reason, h.stop_reason
+
+
+def test_draw_runs_before_every_adam_step_and_every_lbfgs_chunk_with_the_step_number():
+    model, terms, evaluate = toy()
+    steps = []
+    h = fit(model, terms, evaluate, cfg(steps=4, lbfgs=25, log_every=10, lbfgs_tolerance_grad=0.0,
+                                        lbfgs_tolerance_change=0.0), draw=steps.append)
+    assert h.lbfgs_iters > 10  # two chunks at least
+    # Adam steps 0..3, then each L-BFGS chunk of 10 iterations, numbered on from the Adam steps
+    assert steps == [0, 1, 2, 3] + list(range(4, 4 + h.lbfgs_iters, 10))
