@@ -288,6 +288,8 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
         hooks, hook_points = model.hooks(family, family.config(cfg.model)), lambda: points["pde"].detach()
     else:
         hooks = family.hooks(model.net, family.config(cfg.model))
+        for name, net in getattr(model, "unknown_fields", {}).items():  # an unknown field's network too
+            hooks.update({f"{k}:{name}": h for k, h in family.hooks(net, family.config(cfg.model)).items()})
         hook_points = lambda: model.scale(points["pde"]).detach()  # noqa: E731
     history = fit(model, lambda: form_obj.loss(model, problem, points), score, tc, weights=weights,
                   resample=resample, draw=draw if cfg.points.jitter and form_obj.kind == "energy" else None,

@@ -120,3 +120,10 @@ def test_observation_nodes_are_not_evaluation_points():
     x, y = eval_set(p, cfg)
     observed = {tuple(q) for q in p.form("inverse").observations.load(p)[0]}
     assert len(x) == 65536 - 4096 and not any(tuple(q) in observed for q in x)
+
+
+def test_kan_grid_schedules_reach_an_unknown_fields_network():
+    r = kinn.solve(field_problem(), "kan", write=False, **dict(FAST, steps=4, lbfgs=0, model={
+        "hidden": [4], "grid": 5, "grid_schedule": [[2, 10]]}))
+    assert all(layer.grid == 10 for layer in r.model.net.layers)
+    assert all(layer.grid == 10 for layer in r.model.unknown_fields["K"].layers)
