@@ -95,6 +95,7 @@ class PointsConfig:
     quadrature: str = "monte_carlo"   # energy form: monte_carlo | trapezoid | simpson | gauss | triangle1|2|4|5
     #                                   (kinn.quadrature; triangleK: degree K on the problem's mesh or a generated one)
     jitter: bool = False              # energy form: a fresh stratified draw of the rule's cells every Adam step
+    #                                   and L-BFGS chunk (kinn.quadrature.stratified)
     stride: int = 1                   # operator runs: train on every stride-th node of the dataset's grid
 
     def __post_init__(self):

@@ -178,10 +178,11 @@ class EnergyForm:
              `points.n_boundary` on each loaded face (`kinn.quadrature`); triangle rules integrate over
              the problem's mesh (`Problem.mesh`) or a generated triangulation of about n_interior
              vertices. Π can be negative.
-             With `points.jitter`, every Adam step integrates by a fresh stratified draw instead (one
-             uniform random node in each cell of the rule: grid cells, triangles, edge segments), whose
-             expectation is Π itself: a network cannot lower its estimate by folding or spiking
-             between fixed nodes, which a KAN learns to do (see `jitter`).
+             With `points.jitter`, every Adam step and L-BFGS chunk integrates by a fresh stratified
+             draw instead (in each cell of the rule, grid cell, triangle or edge segment, a uniform
+             random node with its antithetic partners), whose expectation is Π itself: a network
+             cannot lower its estimate by folding or spiking between fixed nodes, which a KAN learns
+             to do (see `jitter`).
     """
 
     density: Callable
