@@ -4,7 +4,7 @@ counts and equal Adam steps over seeds, held-out errors next to the published on
 
     python scripts/kinn_table.py [--seeds 3] [--budget-steps N] [--only plate_hole,crack_mode3:energy]
                                  [--jobs 16] [--device cuda] [--results runs/kinn_table.jsonl] [--out DIR]
-    python scripts/kinn_table.py --aggregate runs/kinn_table.jsonl
+    python scripts/kinn_table.py --aggregate runs/kinn_table.jsonl [runs/rerun.jsonl ...]
 
 Each row runs `kinn.compare(problem, ("kan", "mlp"), form, match="params")`: the KAN takes KINN's
 network for that example, the MLP the width that gives it the same parameter count; both get the
@@ -104,10 +104,16 @@ def main() -> None:
     p.add_argument("--device", default=None, help="cpu or cuda for every run (default: the config's)")
     p.add_argument("--results", default=None, help="append each finished pair to this JSON-lines file; pairs "
                    "already in it are not run again (a cut-short table resumes)")
-    p.add_argument("--aggregate", default=None, help="only print the table of a --results file")
+    p.add_argument("--aggregate", nargs="+", default=None, metavar="FILE",
+                   help="only print the table of --results files (a later file's (example, seed) pairs replace "
+                   "an earlier one's: a re-run of some rows)")
     a = p.parse_args()
     if a.aggregate:
-        print(table([json.loads(line) for line in open(a.aggregate) if line.strip()]))
+        latest = {}
+        for path in a.aggregate:
+            for r in map(json.loads, filter(str.strip, open(path))):
+                latest[r["example"], r["seed"]] = r
+        print(table(list(latest.values())))
         return
     only = {n.strip() for n in a.only.split(",") if n.strip()}
     picked = [k for k, (name, form, *_) in enumerate(EXAMPLES) if not only or name in only or f"{name}:{form}" in only]
