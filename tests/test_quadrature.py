@@ -210,8 +210,10 @@ def test_stratified_draws_tile_the_region_and_are_unbiased():
 
 
 def test_energy_form_jitter_draws_fresh_nodes_every_step_and_refuses_cell_less_rules(function_model):
+    from kinn.api import resolve_config
+
     p = registry.get_problem("poisson2d")
-    cfg = kinn.api.resolve_config(p, "mlp", "energy", points={"quadrature": "simpson", "jitter": True,
+    cfg = resolve_config(p, "mlp", "energy", points={"quadrature": "simpson", "jitter": True,
                                                                "n_interior": 400})
     form = p.form("energy")
     pts = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in form.sample(p, cfg.points).items()}
@@ -226,8 +228,10 @@ def test_energy_form_jitter_draws_fresh_nodes_every_step_and_refuses_cell_less_r
     assert np.mean(values) == pytest.approx(-pi**2 / 4, rel=2e-3)
     disk = kinn.Problem(name="d", domain=geometry.Disk([0, 0], 1), exact=lambda x: x[:, :1],
                         energy=kinn.EnergyForm(lambda u, x: kinn.ops.grad(u).square().sum(1)))
-    cfg = kinn.api.resolve_config(disk, "mlp", "energy", points={"jitter": True})
+    cfg = resolve_config(disk, "mlp", "energy", points={"jitter": True})
     with pytest.raises(KinnError, match="points.jitter needs a rule made of cells.*train.resample_every"):
         disk.form("energy").sample(disk, cfg.points)
     with pytest.raises(KinnError, match="points.jitter must be bool"):
-        kinn.api.resolve_config(p, "mlp", "energy", points={"jitter": "yes"})
+        resolve_config(p, "mlp", "energy", points={"jitter": "yes"})
+    with pytest.raises(KinnError, match="points.jitter draws the quadrature of an energy form; the strong form"):
+        kinn.solve("poisson2d", "mlp", "strong", jitter=True, steps=1, write=False, progress=False)
