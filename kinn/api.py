@@ -292,7 +292,7 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
             hooks.update({f"{k}:{name}": h for k, h in family.hooks(net, family.config(cfg.model)).items()})
         hook_points = lambda: model.scale(points["pde"]).detach()  # noqa: E731
     history = fit(model, lambda: form_obj.loss(model, problem, points), score, tc, weights=weights,
-                  resample=resample, draw=draw if cfg.points.jitter and form_obj.kind == "energy" else None,
+                  resample=resample, draw=draw if cfg.points.jitter else None,  # energy forms only (checked above)
                   hooks=hooks, hook_points=hook_points,
                   checkpoint=checkpointer(run_dir, model, draws),
                   resume=start["trainer"] if start is not None else None, group=group)

@@ -234,9 +234,8 @@ class EnergyForm:
                 raise KinnError(f"points.jitter needs a rule made of cells: a box rule or a triangle rule, not "
                                 f"'{points.quadrature}' on a {type(problem.domain).__name__} (for fresh Monte Carlo "
                                 "points, set train.resample_every)")
-            out.update(_cells("pde", rule.cells))
-            out[_cells_key("pde", rule.cells) + "/part"] = np.concatenate(
-                [np.full(len(r.cells.corner), k) for k, r in enumerate(rules)])
+            out.update(_cells("pde", rule.cells, part=np.concatenate(
+                [np.full(len(r.cells.corner), k) for k, r in enumerate(rules)])))
         edge_rule = "gauss" if triangle else points.quadrature  # 1-D edges
         for name, c in self.tractions().items():
             face = boundary_rule(problem.domain, c.on, points.n_boundary // per_cell, edge_rule)
@@ -258,7 +257,8 @@ class EnergyForm:
         out = {}
         for key in [k for k in pts if k.endswith(("/cells", "/triangles"))]:
             name = key.rsplit("/", 1)[0]
-            out[name], out[name + "/weight"] = stratified(pts[key], pts[key + "/measure"], key.endswith("/triangles"), gen)
+            triangles = key.endswith("/triangles")
+            out[name], out[name + "/weight"] = stratified(pts[key], pts[key + "/measure"], triangles, gen)
             if key + "/part" in pts:
                 out[name + "/part"] = pts[key + "/part"].repeat(len(out[name]) // len(pts[key]))
         return out
@@ -285,13 +285,12 @@ class EnergyForm:
         return {name: c.weight for name, c in segments(self.bcs).items()}
 
 
-def _cells_key(name: str, cells) -> str:  # where a point dict keeps a rule's cells (the key names their kind)
-    return name + ("/triangles" if cells.simplex else "/cells")
-
-
-def _cells(name: str, cells) -> dict[str, np.ndarray]:  # a rule's cells, (C, 1 + K, D): corner, edges
-    key = _cells_key(name, cells)
-    return {key: np.concatenate([cells.corner[:, None], cells.edges], 1), key + "/measure": cells.measure}
+def _cells(name: str, cells, part=None) -> dict[str, np.ndarray]:
+    """A rule's cells as point-dict arrays: name/cells (boxes) or name/triangles, (C, 1 + K, D) corner and
+    edges; with /measure and, for subdomains, /part."""
+    key = name + ("/triangles" if cells.simplex else "/cells")
+    out = {key: np.concatenate([cells.corner[:, None], cells.edges], 1), key + "/measure": cells.measure}
+    return out if part is None else {**out, key + "/part": part}
 
 
 def relative_l2(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:

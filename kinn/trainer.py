@@ -210,7 +210,7 @@ def fit(model: torch.nn.Module, loss_terms: Callable[[], dict], evaluate: Callab
                 hist.stop_reason = f"time limit {cfg.time_limit:g} s reached"
                 break
 
-        # ---- stage 2: L-BFGS on the last point set, in chunks so progress is logged --------------
+        # ---- stage 2: L-BFGS on the last point set (or a fresh draw a chunk), in chunks so progress is logged
         if cfg.lbfgs > hist.lbfgs_iters and not hist.stop_reason:
             hist.stop_reason = _lbfgs(params, loss_terms, total, backward, cfg, hist, record, run_eval, reached,
                                       out_of_time, bar, draw)
