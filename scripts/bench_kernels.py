@@ -12,8 +12,9 @@ between layers. Rows, for each model:
     MLP, nested autograd     the same-width tanh MLP (what the ratios are against), and by jets
     efficient-kan reference  Cox-de Boor bases, dense matmul, nested autograd (`use_reference(True)`)
     closed form, autograd    kinn's closed-form bases, nested autograd
-    jets, <backend>          `KANLinear.jet` through every layer (`set_backend`): reference, fast, and
-                             triton where CUDA and Triton are present
+    jets, <backend>          `KANLinear.jet` through every layer (`set_backend`): reference, fast, the
+                             C kernels on CPU where a C compiler builds them, and triton where CUDA and
+                             Triton are present
 
 Prints the median step time over --steps rounds (rows interleaved, after one warm-up round), the bytes
 that autograd saves for the backward pass (distinct storages, by `saved_tensors_hooks`) and, on CUDA, the
@@ -155,6 +156,8 @@ def rows_for(model: torch.nn.Module, c: torch.Tensor) -> list[Row]:
         Row("jets, reference", step(model.laplacian_by_jets, backend="reference")),
         Row("jets, fast PyTorch", step(model.laplacian_by_jets, backend="fast")),
     ]
+    if not c.is_cuda and kernels.native_kan.available():
+        rows.append(Row("jets, native C", step(model.laplacian_by_jets, backend="native")))
     if c.is_cuda and importlib.util.find_spec("triton") is not None:
         rows.append(Row("jets, Triton", step(model.laplacian_by_jets, backend="triton")))
     return rows

@@ -134,9 +134,11 @@ class KANLinear(nn.Module):
         """
         return kan_layer_jet(x, gx, hx, self.spline_weight, self.spline_scaler, self.base_weight, self._jet_basis())
 
-    def stacked_jet(self, J: torch.Tensor) -> torch.Tensor:
-        """The jet on the stacked layout of `kinn.jets.Jet`: J (N, 1 + 2P, in) -> (N, 1 + 2P, out), no copies."""
-        return stacked_layer_jet(J, self.spline_weight, self.spline_scaler, self.base_weight, self._jet_basis())
+    def stacked_jet(self, J: torch.Tensor, squash: tuple[float, float] | None = None) -> torch.Tensor:
+        """The jet on the stacked layout of `kinn.jets.Jet`: J (N, 1 + 2P, in) -> (N, 1 + 2P, out), no copies;
+        with squash = (a, b), of a + b tanh(J) (see `kinn.kernels.stacked_layer_jet`)."""
+        return stacked_layer_jet(J, self.spline_weight, self.spline_scaler, self.base_weight, self._jet_basis(),
+                                 squash)
 
     def _jet_basis(self) -> JetBasis:
         return JetBasis(self.basis, self.order, self.num_bases, self.grid, self.lo, self.hi, self.knots, self.uniform)
@@ -333,12 +335,9 @@ class KAN(nn.Module):
     def jet(self, j: Jet) -> Jet:
         """The forward pass on derivative jets (`kinn.jets`): each layer's `KANLinear.jet`, and the chain
         rule through what sits between layers."""
+        squash = {"tanh": (0.0, 1.0), "rescale": (self._centre, self._half)}.get(self.between)
         for i, layer in enumerate(self.layers):
-            if i and self.between != "none":
-                j = jets.activation(j, "tanh", fused=True)  # a KAN's jets are never differentiated twice
-                if self.between == "rescale":  # centre + half * tanh: only the values shift
-                    j = Jet(torch.cat([self._centre + self._half * j.J[:, :1], self._half * j.J[:, 1:]], 1))
-            j = Jet(layer.stacked_jet(j.J))
+            j = Jet(layer.stacked_jet(j.J, squash if i else None))
         return j
 
     def _squash(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,5 @@
-"""The jet of a KAN layer: the reference against nested autograd; the fast PyTorch path and the Triton kernels
-against the reference, forward and backward, on knots and outside the grid too.
+"""The jet of a KAN layer: the reference against nested autograd; the fast PyTorch path, the C kernels and
+the Triton kernels against the reference, forward and backward, on knots and outside the grid too.
 
 The Triton kernels run on a CUDA GPU where there is one. Without one they run in Triton's interpreter, in
 a child pytest process started with TRITON_INTERPRET=1: Triton decides at kernel definition (and, in some
@@ -8,6 +8,7 @@ import order and would leak interpreted kernels into every later test. The child
 functions (`test_triton_*`), which see the variable and take the CPU.
 """
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from kinn.kernels import set_backend, uniform_knots, use_reference
+from kinn.kernels import native_kan, set_backend, uniform_knots, use_reference
 from kinn.solvers.kan import KANLinear, update_grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,8 +162,99 @@ def test_quantile_knots_and_the_reference_switch_run_the_reference(why):
 
 
 def test_unknown_backend_is_refused():
-    with pytest.raises(ValueError, match="unknown jet backend 'cuda'; valid: auto, reference, fast, triton"):
+    with pytest.raises(ValueError, match="unknown jet backend 'cuda'; valid: auto, reference, fast, native, triton"):
         set_backend("cuda")
+
+
+# ---- the C kernels against the reference ----------------------------------------------------------------
+
+NATIVE_CASES = [*BSPLINES, dict(order=3, base=None), dict(order=3, fan_out=70), dict(order=1, fan_in=9, fan_out=1)]
+
+
+@pytest.fixture
+def native():
+    if not native_kan.available():
+        pytest.skip(f"the C kernels do not build here: {native_kan.why_unavailable()}")
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["fp64", "fp32"])
+@pytest.mark.parametrize("options", NATIVE_CASES, ids=str)
+def test_native_kernels_equal_reference(native, options, dtype, tol):
+    layer = make_layer(dtype=dtype, **options)
+    x = points(layer).to(dtype)
+    gx, hx = torch.randn(*x.shape, 2, dtype=dtype), torch.randn(*x.shape, 2, dtype=dtype)
+    reference = jet_and_gradients(layer, x, gx, hx, "reference")
+    assert_all_close(jet_and_gradients(layer, x, gx, hx, "native"), reference, tol)
+
+
+@pytest.mark.parametrize("p", [1, 3, 5])
+def test_native_kernels_for_other_numbers_of_coordinates(native, p):
+    """P = 1 and 3 run the unrolled cases, P = 5 the general one; several chunks of points on threads."""
+    layer = make_layer(fan_in=4, fan_out=9)
+    x = points(layer, n=400)
+    gx, hx = torch.randn(*x.shape, p), torch.randn(*x.shape, p)
+    reference = jet_and_gradients(layer, x, gx, hx, "reference")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        assert_all_close(jet_and_gradients(layer, x, gx, hx, "native"), reference, 1e-10)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["fp64", "fp32"])
+@pytest.mark.parametrize("squash", [(0.0, 1.0), (-0.25, 1.5)], ids=["tanh", "rescale"])
+def test_native_kernels_fuse_the_squash_between_layers(native, squash, dtype, tol):
+    """a + b tanh(J) applied in the kernels equals the reference's jet activation before the layer."""
+    layer = make_layer(fan_in=5, fan_out=6, dtype=dtype)
+    gen = torch.Generator().manual_seed(3)
+    J = (torch.randn(50, 5, 5, generator=gen, dtype=dtype) * 1.5).requires_grad_(True)
+    weights = torch.randn(50, 5, 6, generator=gen, dtype=dtype)
+    results = []
+    for backend in ("reference", "native"):
+        set_backend(backend)
+        out = layer.stacked_jet(J, squash)
+        grads = torch.autograd.grad((out * weights).sum() + out[:, 3:].sum((1, 2)).square().mean(),
+                                    [J, *layer.parameters()])
+        results.append([out, *grads])
+    assert_all_close(results[1], results[0], tol)
+
+
+def test_auto_runs_the_native_kernels_on_cpu_and_falls_back_to_fast(native, monkeypatch):
+    layer = make_layer()
+    x = points(layer)
+    gx = torch.randn(*x.shape, 2)
+    calls, apply = [], native_kan._NativeJet.apply
+    monkeypatch.setattr(native_kan._NativeJet, "apply", lambda *a: calls.append(1) or apply(*a))
+    set_backend("auto")
+    layer.jet(x, gx, gx)
+    assert calls
+    monkeypatch.setattr(native_kan, "_library", lambda: "no C compiler found")
+    assert_all_close(list(layer.jet(x, gx, gx)), list(jet_and_gradients(layer, x, gx, gx, "fast")[:3]), 0)
+    set_backend("native")
+    with pytest.raises(RuntimeError, match="the C jet kernels could not be built: no C compiler found"):
+        layer.jet(x, gx, gx)
+
+
+def test_a_failing_compiler_is_reported_and_the_library_is_built_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("KINN_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", "false")
+    native_kan._library.cache_clear()
+    try:
+        assert not native_kan.available()
+        assert native_kan.why_unavailable().startswith("false failed")
+        assert list(tmp_path.iterdir()) == []  # the temporary output is removed
+        if shutil.which("cc") or shutil.which("gcc"):
+            monkeypatch.setenv("CC", shutil.which("cc") or shutil.which("gcc"))
+            native_kan._library.cache_clear()
+            assert native_kan.available(), native_kan.why_unavailable()
+            built = list(tmp_path.glob("native_kan-*.so"))
+            assert len(built) == 1
+            stamp = built[0].stat().st_mtime_ns
+            native_kan._library.cache_clear()
+            assert native_kan.available() and built[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
+    finally:
+        native_kan._library.cache_clear()
 
 
 # ---- the Triton kernels against the reference -----------------------------------------------------------

@@ -10,6 +10,7 @@ from .bspline import (
     use_reference,
 )
 from .chebyshev import ChebyshevBasis, chebyshev, chebyshev_derivatives
+from . import native_kan
 from .kan_jet import BACKENDS, JetBasis, get_backend, kan_layer_jet, reference_jet, set_backend, stacked_layer_jet
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "cox_de_boor",
     "get_backend",
     "kan_layer_jet",
+    "native_kan",
     "reference_enabled",
     "reference_jet",
     "set_backend",

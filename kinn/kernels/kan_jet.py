@@ -22,9 +22,12 @@ Backends, chosen by `set_backend`:
   table. A hand-written backward pass scatters the dense features again for the weight gradient (only the
   compact ones are kept) and gathers the input gradients back onto the k + 1 active bases: no autograd
   graph over the features.
+- "native": the same fusion for the CPU, in C (`kinn.kernels.native_kan`, compiled on first use by the
+  system C compiler): the active bases' rows of the weight only, no feature tensors in memory.
 - "triton": fused kernels (`kinn.kernels.triton_kan`) that never write the dense bases; uniform B-spline
   grids only (the Chebyshev basis runs "fast" instead).
-- "auto" (the default): "triton" on CUDA tensors where Triton imports, "fast" otherwise.
+- "auto" (the default): "triton" on CUDA tensors where Triton imports; on CPU tensors "native" where it
+  builds, else "fast".
 Per-feature quantile knots always run the reference, as does `use_reference(True)`.
 
 The stacked layout (N, 1 + 2P, width) is `kinn.jets.Jet`'s: `kan_layer_jet` returns y, gy, hy as views
@@ -38,15 +41,17 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from . import native_kan
 from .bspline import cox_de_boor, reference_enabled, uniform_bspline_polynomials
 from .chebyshev import chebyshev, chebyshev_derivatives
 
-BACKENDS = ("auto", "reference", "fast", "triton")
+BACKENDS = ("auto", "reference", "fast", "native", "triton")
 _BACKEND = "auto"
 
 
 def set_backend(name: str) -> str:
-    """Choose how `kan_layer_jet` runs: "auto", "reference", "fast" or "triton" (see the module docstring).
+    """Choose how `kan_layer_jet` runs: "auto", "reference", "fast", "native" or "triton" (see the module
+    docstring).
 
     A process-wide switch; returns the previous setting so that a caller can restore it. "triton" on CPU
     tensors needs Triton's interpreter (TRITON_INTERPRET=1 before the kernels are defined).
@@ -105,22 +110,43 @@ def kan_layer_jet(
     return jet[:, 0], jet[:, 1 : 1 + p].transpose(1, 2), jet[:, 1 + p :].transpose(1, 2)
 
 
-def stacked_layer_jet(J: torch.Tensor, spline_weight, spline_scaler, base_weight, basis: JetBasis) -> torch.Tensor:
+def stacked_layer_jet(J: torch.Tensor, spline_weight, spline_scaler, base_weight, basis: JetBasis,
+                      squash: tuple[float, float] | None = None) -> torch.Tensor:
     """`kan_layer_jet` on the stacked layout of `kinn.jets.Jet`: J (N, 1 + 2P, in) -> (N, 1 + 2P, out).
 
     The kernels read and write this layout, so a network that keeps its jets stacked copies nothing
-    between layers.
+    between layers. squash = (a, b): the layer reads a + b tanh(J) instead of J (the activation between
+    KAN layers, as a jet), which the C kernels apply on the fly and the other paths first, by
+    `kinn.jets.activation`.
     """
     p = (J.shape[1] - 1) // 2
-    return _layer_jet(J[:, 0], J[:, 1 : 1 + p], J[:, 1 + p :], spline_weight, spline_scaler, base_weight, basis)
+    if squash is not None and _path(J, basis, p) != "native":
+        J, squash = _squashed(J, *squash), None
+    return _layer_jet(J[:, 0], J[:, 1 : 1 + p], J[:, 1 + p :], spline_weight, spline_scaler, base_weight, basis, J,
+                      squash)
 
 
-def _layer_jet(x, gx, hx, spline_weight, spline_scaler, base_weight, basis: JetBasis) -> torch.Tensor:
-    """x (N, I), gx and hx (N, P, I), any strides -> the stacked jet (N, 1 + 2P, O), by the chosen backend."""
+def _squashed(J: torch.Tensor, a: float, b: float) -> torch.Tensor:
+    from ..jets import Jet, activation
+
+    J = activation(Jet(J), "tanh", fused=True).J  # a KAN's jets are never differentiated twice
+    if (a, b) == (0.0, 1.0):
+        return J
+    return torch.cat([a + b * J[:, :1], b * J[:, 1:]], 1)  # a + b tanh: only the values shift
+
+
+def _layer_jet(x, gx, hx, spline_weight, spline_scaler, base_weight, basis: JetBasis, J=None,
+               squash=None) -> torch.Tensor:
+    """x (N, I), gx and hx (N, P, I), any strides -> the stacked jet (N, 1 + 2P, O), by the chosen backend.
+
+    J: the stacked (N, 1 + 2P, I) tensor that x, gx and hx are views of, where the caller has one. The C
+    kernels take it whole, so that its gradient is one tensor, not three slices' zero-padded sums; squash
+    goes to them (the other paths never get one).
+    """
     n, p, fan_in = gx.shape
     fan_out = spline_weight.shape[0]
     assert spline_weight.shape == (fan_out, fan_in, basis.num_bases), tuple(spline_weight.shape)
-    path = _path(x, basis)
+    path = _path(x, basis, p)
     if path == "reference":
         y, gy, hy = reference_jet(x, gx.transpose(1, 2), hx.transpose(1, 2), spline_weight, spline_scaler,
                                   base_weight, basis)
@@ -130,6 +156,9 @@ def _layer_jet(x, gx, hx, spline_weight, spline_scaler, base_weight, basis: JetB
         from .triton_kan import triton_stacked_jet
 
         jet = triton_stacked_jet(x, gx, hx, weight, basis)
+    elif path == "native":
+        J = torch.cat([x.unsqueeze(1), gx, hx], 1) if J is None else J
+        jet = native_kan.native_stacked_jet(J, weight, basis, squash)
     else:
         jet = _StackedJet.apply(x, gx, hx, weight, basis)
     assert jet.shape == (n, 1 + 2 * p, fan_out)
@@ -144,12 +173,15 @@ def stacked_weight(spline_weight, spline_scaler, base_weight) -> torch.Tensor:
     return torch.cat([weight, base_weight.unsqueeze(-1)], -1)
 
 
-def _path(x: torch.Tensor, basis: JetBasis) -> str:
+def _path(x: torch.Tensor, basis: JetBasis, p: int) -> str:
     if _BACKEND == "reference" or reference_enabled() or not basis.uniform:
         return "reference"
     fused = basis.name == "bspline"  # the Triton kernels evaluate uniform B-splines only
     if fused and (_BACKEND == "triton" or (_BACKEND == "auto" and x.is_cuda and _triton_imports())):
         return "triton"
+    if fused and (_BACKEND == "native" or (_BACKEND == "auto" and not x.is_cuda and native_kan.supports(basis, p)
+                                           and native_kan.available())):
+        return "native"
     return "fast"
 
 

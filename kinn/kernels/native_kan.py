@@ -1,0 +1,189 @@
+"""The fused jet of a KAN layer for the CPU: C compiled on first use, called through ctypes.
+
+The CPU counterpart of `kinn.kernels.triton_kan`: `native_kan.c` builds the k + 1 active B-splines of
+every input (and silu) in registers and contracts them with their rows of the (I, D, O) weight only, in
+the forward pass and in both halves of the backward pass. The PyTorch "fast" path contracts dense rows
+of G + k + 1 columns, most of them zero, and moves the feature tensors through memory several times; on
+a CPU that memory traffic, not the arithmetic, is what a step costs.
+
+Building: the system C compiler ($CC, else cc, gcc or clang) with -O3 -march=native, once per source,
+compiler and CPU; the library is cached in $KINN_CACHE (default ~/.cache/kinn) and written atomically,
+so processes that start together do not read a half-written file. Where no compiler works,
+`available()` is False with the reason in `why_unavailable()`, and `kinn.kernels.kan_jet` runs the
+"fast" PyTorch path instead.
+
+Threads: the points are cut into torch.get_num_threads() chunks, each a ctypes call on a thread of a
+pool (ctypes releases the GIL); each chunk adds its weight gradient to its own buffer, summed after.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+from .bspline import uniform_bspline_polynomials
+
+SOURCE = Path(__file__).with_name("native_kan.c")
+BLOCK = 32  # bytes of the SIMD blocks the outputs are cut into (and padded to)
+FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-std=c11", "-ffp-contract=fast", "-shared", "-fPIC", f"-DVB={BLOCK}"]
+_MAX_ORDER, _MAX_COORDINATES = 7, 8  # MAXK - 1 and (MAXS - 1) / 2 in the C source
+
+
+def available() -> bool:
+    """Whether the C kernels are built (building them at the first call)."""
+    return isinstance(_library(), ctypes.CDLL)
+
+
+def why_unavailable() -> str:
+    """Why the C kernels could not be built ("" when they are)."""
+    lib = _library()
+    return "" if isinstance(lib, ctypes.CDLL) else lib
+
+
+def supports(basis, p: int) -> bool:
+    """Whether the C kernels handle this basis and number of coordinates."""
+    return basis.name == "bspline" and basis.uniform and basis.order <= _MAX_ORDER and p <= _MAX_COORDINATES
+
+
+def native_stacked_jet(J, weight, basis, squash: tuple[float, float] | None = None) -> torch.Tensor:
+    """The stacked jet J (N, 1 + 2P, I), weight (O, I, D) -> the stacked jet (N, 1 + 2P, O), on the CPU.
+
+    As `kinn.kernels.triton_kan.triton_stacked_jet` (which takes J's three parts): a uniform-grid B-spline
+    basis, float32 or float64, differentiable (first order) in J and weight. squash = (a, b): the layer
+    reads a + b tanh(J) (jet-wise) instead of J, the activation between KAN layers, fused into the kernels.
+    """
+    p = (J.shape[1] - 1) // 2
+    if not supports(basis, p):
+        raise ValueError(f"the C jet kernels handle uniform B-splines of order <= {_MAX_ORDER} and at most "
+                         f"{_MAX_COORDINATES} coordinates; got {basis.name}, order {basis.order}, P = {p}")
+    if J.device.type != "cpu" or J.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"the C jet kernels take float32 or float64 CPU tensors, not {J.dtype} on {J.device}")
+    if not available():
+        raise RuntimeError(f"the C jet kernels could not be built: {why_unavailable()}")
+    return _NativeJet.apply(J, weight, basis, squash)
+
+
+class _NativeJet(torch.autograd.Function):
+    """Forward and backward kernels as one autograd node; keeps the stacked input jet and the weight."""
+
+    @staticmethod
+    def forward(ctx, J, weight, basis, squash):
+        J = J.detach().contiguous()  # (N, S, I)
+        fan_out = len(weight)
+        wt = _padded(weight.detach().permute(1, 2, 0))  # (I, D, O'): an input's rows are one block
+        jet = J.new_empty(len(J), J.shape[1], wt.shape[2])
+        _run("kan_jet_forward", J, wt, basis, squash, [], lambda k: [jet])
+        ctx.save_for_backward(J, wt)
+        ctx.basis, ctx.squash = basis, squash
+        return jet[..., :fan_out]
+
+    @staticmethod
+    def backward(ctx, grad):
+        J, wt = ctx.saved_tensors
+        want_inputs, want_weight = ctx.needs_input_grad[:2]
+        fan_out = grad.shape[2]
+        grad = _padded(grad)
+        gj = torch.empty_like(J) if want_inputs else None
+        chunks = _chunks(len(J))
+        gw = wt.new_zeros(len(chunks), *wt.shape) if want_weight else None
+        _run("kan_jet_backward", J, wt, ctx.basis, ctx.squash, [grad],
+             lambda k: [gj, gw[k] if gw is not None else None], chunks)
+        return gj, gw.sum(0)[..., :fan_out].permute(2, 0, 1) if want_weight else None, None, None
+
+
+def _padded(t: torch.Tensor) -> torch.Tensor:
+    """t contiguous, its last (output) dimension zero-padded to whole SIMD blocks of 32 bytes."""
+    lanes = BLOCK // t.element_size()
+    pad = -t.shape[-1] % lanes
+    return torch.nn.functional.pad(t, (0, pad)) if pad else t.contiguous()
+
+
+def _chunks(n: int) -> list[tuple[int, int]]:
+    parts = max(1, min(torch.get_num_threads(), n // 64))
+    return [(n * k // parts, n * (k + 1) // parts) for k in range(parts)]
+
+
+def _run(kernel: str, J, wt, basis, squash, inputs: list, outputs, chunks=None) -> None:
+    """Call `kernel` on every chunk of points, the chunks on threads; outputs(k) are chunk k's out-tensors."""
+    lib, real = _library(), ctypes.c_float if J.dtype == torch.float32 else ctypes.c_double
+    fn = getattr(lib, f"{kernel}_{'f32' if J.dtype == torch.float32 else 'f64'}")
+    table = _table(basis, J.dtype)
+    scale = basis.grid / (basis.hi - basis.lo)
+    n, s, fan_in = J.shape
+    shape = [(s - 1) // 2, fan_in, wt.shape[2], basis.grid, basis.order + 1, wt.shape[1]]
+
+    def call(k, chunk):
+        out = [ctypes.c_void_p(t.data_ptr() if t is not None else None) for t in outputs(k)]
+        fn(_ptr(J), _ptr(wt), _ptr(table), *map(real, (basis.lo, scale, *(squash or (0.0, 0.0)))), *map(_ptr, inputs),
+           *map(ctypes.c_int64, chunk), *map(ctypes.c_int64, shape), *out)
+
+    chunks = chunks or _chunks(n)
+    if len(chunks) == 1:
+        call(0, chunks[0])
+    else:
+        list(_pool(len(chunks)).map(call, range(len(chunks)), chunks))
+
+
+def _ptr(t: torch.Tensor) -> ctypes.c_void_p:
+    return ctypes.c_void_p(t.data_ptr())
+
+
+@functools.lru_cache(maxsize=8)
+def _pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix="kinn-native")
+
+
+@functools.lru_cache(maxsize=64)
+def _table(basis, dtype) -> torch.Tensor:
+    return uniform_bspline_polynomials(basis.grid, basis.order, basis.lo, basis.hi, 3, dtype).contiguous()
+
+
+@functools.lru_cache(maxsize=1)
+def _library() -> ctypes.CDLL | str:
+    """The built library, or the reason it could not be built."""
+    compiler = os.environ.get("CC") or next(filter(shutil.which, ("cc", "gcc", "clang")), None)
+    if compiler is None or shutil.which(compiler) is None:
+        return f"no C compiler found (set $CC; tried {os.environ.get('CC') or 'cc, gcc, clang'})"
+    source = SOURCE.read_bytes()
+    key = hashlib.sha256(b"\0".join([source, compiler.encode(), " ".join(FLAGS).encode(),
+                                     platform.machine().encode(), _cpu().encode()])).hexdigest()[:16]
+    cache = Path(os.environ.get("KINN_CACHE", Path.home() / ".cache" / "kinn"))
+    target = cache / f"native_kan-{key}.so"
+    if not target.exists():
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(suffix=".so", dir=cache)
+            os.close(fd)
+            run = subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", tmp], capture_output=True, text=True)
+            if run.returncode != 0:
+                os.unlink(tmp)
+                return f"{compiler} failed: {run.stderr.strip()[-2000:]}"
+            os.replace(tmp, target)  # atomic: a process starting now sees no file or the whole one
+        except OSError as e:
+            return f"cannot build in {cache}: {e}"
+    lib = ctypes.CDLL(str(target))
+    for name, extra, outs in (("kan_jet_forward", 0, 1), ("kan_jet_backward", 1, 2)):  # GY in; Y or GJ, GW out
+        for suffix, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
+            fn = getattr(lib, f"{name}_{suffix}")
+            fn.argtypes = [ctypes.c_void_p] * 3 + [real] * 4 + [ctypes.c_void_p] * extra + [ctypes.c_int64] * 8 \
+                + [ctypes.c_void_p] * outs
+            fn.restype = None
+    return lib
+
+
+def _cpu() -> str:
+    """The CPU's model and feature flags (what -march=native compiles for), best effort."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return "|".join(sorted({ln for ln in lines if ln.startswith(("model name", "flags"))}))
+    except OSError:
+        return platform.processor()
