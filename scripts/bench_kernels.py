@@ -18,7 +18,9 @@ between layers. Rows, for each model:
 
 Prints the median step time over --steps rounds (rows interleaved, after one warm-up round), the bytes
 that autograd saves for the backward pass (distinct storages, by `saved_tensors_hooks`) and, on CUDA, the
-peak memory allocated during a step above what was allocated before it; ratios are against the first row.
+peak memory allocated during a step above what was allocated before it, on CPU the median CPU time of a
+step over all threads (which time spent waiting for a core on a busy machine does not inflate); ratios
+are against the first row.
 With --profile, also the ten costliest kernels of each KAN jet row by torch.profiler (where the time goes).
 Needs only torch (and triton for its rows): on a bare GPU machine, `pip install --no-deps --no-build-isolation -e .`.
 """
@@ -187,14 +189,15 @@ def peak_mib(step: Callable[[], None], device: torch.device) -> float:
     return (torch.cuda.max_memory_allocated(device) - before) / 2**20
 
 
-def seconds(step: Callable[[], None], device: torch.device) -> float:
+def seconds(step: Callable[[], None], device: torch.device) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (all of the process's threads) of one step."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     step()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def report(title: str, rows: list[Row], device: torch.device, steps: int) -> None:
@@ -205,20 +208,19 @@ def report(title: str, rows: list[Row], device: torch.device, steps: int) -> Non
             if round_:  # the first round warms up (and compiles the Triton kernels)
                 times[row.name].append(elapsed)
     print(title)
+    cpu = device.type == "cpu"  # CPU time too: on a shared machine, what waiting for a core does not inflate
     header = f"  {'':36s} {'ms/step':>9s} {'x MLP':>7s} {'vs eff-kan':>10s} {'saved MiB':>10s} {'x MLP':>7s}"
-    print(header + (f" {'peak MiB':>9s} {'x MLP':>7s}" if device.type == "cuda" else ""))
+    print(header + (f" {'CPU ms':>9s} {'x MLP':>7s}" if cpu else f" {'peak MiB':>9s} {'x MLP':>7s}"))
     mlp = ref = None  # the MLP autograd row and the efficient-kan row: what the ratios are against
     for row in rows:
-        ms, saved = statistics.median(times[row.name]) * 1e3, saved_mib(row.step)
-        peak = peak_mib(row.step, device) if device.type == "cuda" else None
-        mlp = mlp or (ms, saved, peak)
+        ms, cpu_ms = (statistics.median(t) * 1e3 for t in zip(*times[row.name]))
+        saved = saved_mib(row.step)
+        third = cpu_ms if cpu else peak_mib(row.step, device)
+        mlp = mlp or (ms, saved, third)
         ref = ref or (ms if row.name.startswith("efficient-kan") else None)
         vs_ref = f"{ref / ms:9.2f}x" if ref else f"{'-':>10s}"
-        line = (f"  {row.name:36s} {ms:9.2f} {ms / mlp[0]:6.2f}x {vs_ref} "
-                f"{saved:10.1f} {saved / mlp[1]:6.2f}x")
-        if peak is not None:
-            line += f" {peak:9.1f} {peak / mlp[2]:6.2f}x"
-        print(line)
+        print(f"  {row.name:36s} {ms:9.2f} {ms / mlp[0]:6.2f}x {vs_ref} "
+              f"{saved:10.1f} {saved / mlp[1]:6.2f}x {third:9.1f} {third / mlp[2]:6.2f}x")
 
 
 def profile(rows: list[Row], device: torch.device) -> None:

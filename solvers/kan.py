@@ -27,6 +27,7 @@ from kinn.jets import Jet
 from kinn.family import Family
 from kinn.kernels import (
     JetBasis,
+    native_kan,
     chebyshev,
     cox_de_boor,
     get_backend,
@@ -320,17 +321,24 @@ class KAN(nn.Module):
             x = layer(self._squash(x) if i else x)
         return x
 
-    # The jet kernels' backward (fast PyTorch and Triton) is not differentiable again: residuals with
+    # The jet kernels' backward (fast PyTorch, C and Triton) is not differentiable again: residuals with
     # mixed second derivatives or flux divergences (elasticity) are evaluated by autograd instead.
     jets_nest = False
 
     @property
     def prefers_jets(self) -> bool:
-        """Jets where the fused Triton kernels run (CUDA). On CPU the closed-form bases under nested
-        autograd were faster: 47 against 147 ms a step for KINN's heat net ([2, 5, 5, 1], G = 100, 6,000
-        points), since the fast jet path contracts dense features that are 96% zeros at that G."""
+        """Jets where fused kernels run them: Triton on CUDA, the C kernels on CPU (uniform B-spline grids).
+
+        CPU time per Adam step, one thread, default KAN of each problem (`kinn solve NAME --solver kan`),
+        nested autograd over the closed-form bases against the C jets: heat_multiscale 108 -> 31 ms,
+        poisson2d 81 -> 13, koch_snowflake 89 -> 19, crack_mode3 115 -> 36. The fast PyTorch jets are
+        slower than autograd (147 against 47 ms for the heat net at G = 100, whose dense features are 96%
+        zeros), so without the C kernels (no compiler, Chebyshev bases, quantile knots) autograd stays."""
         p = next(self.parameters())
-        return p.is_cuda and get_backend() in ("auto", "triton")
+        if p.is_cuda:
+            return get_backend() in ("auto", "triton")
+        fused = all(layer.basis == "bspline" and layer.uniform for layer in self.layers)
+        return fused and get_backend() in ("auto", "native") and native_kan.available()
 
     def jet(self, j: Jet) -> Jet:
         """The forward pass on derivative jets (`kinn.jets`): each layer's `KANLinear.jet`, and the chain

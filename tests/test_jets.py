@@ -63,8 +63,18 @@ def test_auto_follows_the_network_preference():
     p = registry.get_problem("poisson2d")
     assert not build(p, "mlp", {"widths": [4]}, "auto").use_jets  # autograd measured faster for MLPs on CPU
     assert build(p, "mlp", {"widths": [4]}, "jet").use_jets
-    # KAN: jets where the Triton kernels run; on CPU the closed-form splines under autograd were faster
-    assert build(p, "kan", {"hidden": [4]}, "auto").use_jets == torch.cuda.is_available()
+    # KAN: jets where fused kernels run them (Triton on CUDA, C on CPU where it builds) on uniform B-splines;
+    # otherwise the closed-form splines under autograd were faster
+    from kinn.kernels import native_kan, set_backend
+
+    kan = build(p, "kan", {"hidden": [4]}, "auto")  # on the CPU
+    assert kan.use_jets == native_kan.available()
+    assert not build(p, "kan", {"hidden": [4], "basis": "chebyshev"}, "auto").use_jets
+    previous = set_backend("fast")
+    try:
+        assert not kan.use_jets  # the fast PyTorch jets lose to autograd on CPU
+    finally:
+        set_backend(previous)
 
 
 def test_forcing_jets_where_they_cannot_run_is_refused():

@@ -220,6 +220,17 @@ def test_native_kernels_fuse_the_squash_between_layers(native, squash, dtype, to
     assert_all_close(results[1], results[0], tol)
 
 
+def test_native_kernels_carry_nan_without_reading_out_of_bounds(native):
+    """A NaN input (a diverged run) is located at the grid's low end, never at a garbage row; NaN comes out."""
+    layer = make_layer()
+    x = points(layer)
+    x[3, 1] = float("nan")
+    gx = torch.randn(*x.shape, 2)
+    set_backend("native")
+    y, gy, hy = layer.jet(x, gx, gx)
+    assert y[3].isnan().all() and not y[torch.arange(len(y)) != 3].isnan().any()
+
+
 def test_auto_runs_the_native_kernels_on_cpu_and_falls_back_to_fast(native, monkeypatch):
     layer = make_layer()
     x = points(layer)

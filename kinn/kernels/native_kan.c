@@ -3,121 +3,181 @@
    Layouts, all contiguous, for one chunk of points n0 <= n < n1:
      J  (N, S, I)  the stacked input jet, S = 1 + 2P sets: values, gradients (P), Hessian diagonals (P);
      W  (I, D, O)  the scaled spline coefficients, then the base weight as column NB = G + k when D > NB;
+                   O a whole number of SIMD blocks (native_kan.py pads it);
      Y  (N, S, O)  the stacked output jet;
      table (4, K, K): entry [n][p][r] is the coefficient of u^p in the n-th x-derivative of active basis r,
      K = k + 1 (kinn.kernels.uniform_bspline_polynomials with derivatives = 3).
-   The k + 1 active bases of every input are built in registers and contracted with their K rows of W
-   only: about K / D of the work of a dense contraction, and no (N, S, I, D) feature tensor in memory.
+   Point by point: first the K active bases of every input (and silu), as SIMD loops over the inputs;
+   then the contraction with their K rows of W only, SIMD over blocks of outputs: about K / D of the work
+   of a dense contraction, and no (N, S, I, D) feature tensor in memory.
 
    The file is compiled once for float and once for double: it includes itself with T and SUF defined. */
 #ifndef T
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <math.h>
 
-#define MAXK 8  /* B-spline order k < MAXK */
-#define MAXP 8  /* coordinates */
-#ifndef VB
-#define VB 32 /* bytes of a SIMD block: native_kan.py pads the outputs to whole blocks */
-#endif
+#define MAXK 8 /* B-spline order k < MAXK */
+#define KD (MAXK + 1)
+#define MAXP 8 /* coordinates */
 #define MAXS (1 + 2 * MAXP)
+#ifndef VB
+#define VB 32 /* bytes of a SIMD block of outputs */
+#endif
 
 #define T float
 #define SUF(name) name##_f32
-#define FLOOR floorf
-#define EXP expf
-#define TANH tanhf
+#define UINT uint32_t
+#define MANTISSA 23
+#define BIAS 127
+#define EXP_LIMIT 87.0f
+#define TAYLOR 8 /* e^r on |r| <= ln(2) / 2 to float's precision */
 #include __FILE__
 #undef T
 #undef SUF
-#undef FLOOR
-#undef EXP
-#undef TANH
+#undef UINT
+#undef MANTISSA
+#undef BIAS
+#undef EXP_LIMIT
+#undef TAYLOR
 #define T double
 #define SUF(name) name##_f64
-#define FLOOR floor
-#define EXP exp
-#define TANH tanh
+#define UINT uint64_t
+#define MANTISSA 52
+#define BIAS 1023
+#define EXP_LIMIT 708.0
+#define TAYLOR 14
 #include __FILE__
 
 #else
 
-/* The x-derivatives 0 .. order of the active bases of x (zero off the grid) and their columns in W, then
-   silu and its derivatives in column NB when the layer has a base branch. Returns how many columns. */
-static int SUF(active)(T x, const T* table, T lo, T scale, int64_t G, int64_t K, int base, int order,
-                       T d[4][MAXK + 1], int64_t slot[MAXK + 1]) {
-  const int64_t NB = G + K - 1;
-  T s = (x - lo) * scale;  /* located as uniform_bspline locates it; NaN goes to the clamp's low end */
-  if (!(s >= (T)(-K))) s = (T)(-K);
-  if (s > (T)(G + K - 1)) s = (T)(G + K - 1);
-  const T j = FLOOR(s), u = s - j;
-  for (int64_t r = 0; r < K; ++r) {
-    const int64_t c = (int64_t)j + r;
-    const int on = c >= 0 && c < NB;
-    for (int n = 0; n <= order; ++n) {
-      const T* t = table + n * K * K;
-      T v = t[(K - 1) * K + r];
-      for (int64_t q = 1; q < K; ++q) v = v * u + t[(K - 1 - q) * K + r];
-      d[n][r] = on ? v : 0;
-    }
-    slot[r] = c < 0 ? 0 : c >= NB ? NB - 1 : c;  /* an off-grid basis is zero: any valid row will do */
-  }
-  if (!base) return (int)K;
-  const T sg = 1 / (1 + EXP(-x)), s1 = sg * (1 - sg), cc = 1 - 2 * sg;
-  const T silu[4] = {x * sg, sg + x * s1, s1 * (2 + x * cc), s1 * (3 * cc + x * (cc * cc - 2 * s1))};
-  for (int n = 0; n <= order; ++n) d[n][K] = silu[n];
-  slot[K] = NB;
-  return (int)K + 1;
+/* e^x without a library call, so that loops over inputs vectorise: 2^k e^r, k = round(x / ln 2), e^r by
+   its Taylor series. Relative error about 1 ulp. x is clamped to where 2^k is a normal number; NaN
+   propagates. */
+static inline T SUF(exp)(T x) {
+  x = x < -EXP_LIMIT ? -EXP_LIMIT : x;
+  x = x > EXP_LIMIT ? EXP_LIMIT : x;
+  const T k = __builtin_rint(x * (T)1.4426950408889634);
+  const T r = (x - k * (T)0.693145751953125) - k * (T)1.4286068203094172e-06; /* ln 2 as hi + lo */
+  T p = 1;
+#pragma GCC unroll 16
+  for (int j = TAYLOR; j >= 1; --j) p = 1 + p * r * (T)(1.0 / j);
+  union {
+    UINT bits;
+    T value;
+  } two_k = {(UINT)((int64_t)k + BIAS) << MANTISSA};
+  return p * two_k.value;
 }
 
-/* One point's edges: the active columns of every input, with their derivatives 0 .. 3, and the chain-rule
-   coefficients of its jet, q = (g_p, g_p^2, h_p) for p = 1 .. P. */
+/* One point's edges, inputs along the last axis so that loops over them vectorise:
+   d[(n * KD + c) * I + i]  the n-th x-derivative of column c of input i (c < K: the active B-splines,
+                            zero off the grid; c = K: silu, where the layer has a base branch);
+   slot[c * I + i]          that column's row of W;
+   q[(k * P + p) * I + i]   the chain-rule coefficients of the input's jet, k = 0, 1, 2: g_p, g_p^2, h_p;
+   t[k * I + i]             the first three derivatives of the squash (b != 0). */
 typedef struct {
-  int m;
-  int64_t slot[MAXK + 1];
-  T d[4][MAXK + 1];
-} SUF(edge_t);
+  T *x, *u, *d, *q, *t;
+  int64_t *j, *slot;
+} SUF(edges_t);
 
-static void SUF(prepare)(const T* jn, const T* table, T lo, T scale, int64_t G, int64_t K, int base, int order,
-                         int64_t P, int64_t I, T a, T b, SUF(edge_t)* e, T* q, T* t) {
-  for (int64_t i = 0; i < I; ++i) {
-    T x = jn[i], s1 = 1, s2 = 0;
-    if (b != 0) {  /* the squash a + b tanh(x) before the layer, and its derivatives (kept in t) */
-      const T th = TANH(x), t1 = 1 - th * th, t2 = -2 * th * t1;
-      x = a + b * th, s1 = b * t1, s2 = b * t2;
-      t[3 * i] = s1, t[3 * i + 1] = s2, t[3 * i + 2] = b * (-2 * t1 * t1 - 2 * th * t2);
+static SUF(edges_t) SUF(edges_new)(int64_t I, int64_t P) {
+  SUF(edges_t) e;
+  e.x = malloc(sizeof(T) * I * (2 + 4 * KD + 3 * P + 3));
+  e.u = e.x + I, e.d = e.u + I, e.q = e.d + 4 * KD * I, e.t = e.q + 3 * P * I;
+  e.j = malloc(sizeof(int64_t) * I * (1 + KD));
+  e.slot = e.j + I;
+  return e;
+}
+
+static void SUF(edges_free)(SUF(edges_t) e) {
+  free(e.x);
+  free(e.j);
+}
+
+/* The edges of point jn (S, I): squash (where b != 0), locate, bases, silu, chain-rule coefficients.
+   Derivatives 0 .. order. Returns the number of columns, K or K + 1 (silu). */
+static int64_t SUF(prepare)(const T* jn, const T* table, T lo, T scale, int64_t G, int64_t K, int base, int order,
+                            int64_t P, int64_t I, T a, T b, SUF(edges_t) e) {
+  const int64_t NB = G + K - 1;
+  T *x = e.x, *u = e.u, *t = e.t;
+  if (b != 0) {
+#pragma omp simd
+    for (int64_t i = 0; i < I; ++i) { /* a + b tanh(x), tanh by e^(-2|x|) */
+      const T v = jn[i], m = SUF(exp)(-2 * __builtin_fabs(v)), th = __builtin_copysign((1 - m) / (1 + m), v);
+      const T t1 = 1 - th * th, t2 = -2 * th * t1;
+      x[i] = a + b * th, t[i] = b * t1, t[I + i] = b * t2, t[2 * I + i] = b * (-2 * t1 * t1 - 2 * th * t2);
     }
-    e[i].m = SUF(active)(x, table, lo, scale, G, K, base, order, e[i].d, e[i].slot);
-    for (int64_t p = 0; p < P; ++p) {
-      const T g = jn[(1 + p) * I + i], h = jn[(1 + P + p) * I + i], gs = s1 * g;
-      q[(i * 3 + 0) * P + p] = gs;
-      q[(i * 3 + 1) * P + p] = gs * gs;
-      q[(i * 3 + 2) * P + p] = s1 * h + s2 * g * g;
+  } else {
+    for (int64_t i = 0; i < I; ++i) x[i] = jn[i], t[i] = 1, t[I + i] = 0;
+  }
+  const T smin = (T)(-K), smax = (T)(G + K - 1);
+#pragma omp simd
+  for (int64_t i = 0; i < I; ++i) { /* located as uniform_bspline locates it; NaN goes to the low end */
+    T s = (x[i] - lo) * scale;
+    s = s >= smin ? s : smin;
+    s = s > smax ? smax : s;
+    const int64_t j = (int64_t)s - ((T)(int64_t)s > s); /* floor */
+    e.j[i] = j, u[i] = s - (T)j;
+  }
+  for (int n = 0; n <= order; ++n)
+    for (int64_t r = 0; r < K; ++r) {
+      const T* c = table + n * K * K + r; /* coefficient of u^p at c[p * K] */
+      T* dr = e.d + (n * KD + r) * I;
+      for (int64_t i = 0; i < I; ++i) dr[i] = c[(K - 1) * K];
+      for (int64_t p = K - 2; p >= 0; --p) /* Horner's rule */
+#pragma omp simd
+        for (int64_t i = 0; i < I; ++i) dr[i] = dr[i] * u[i] + c[p * K];
+#pragma omp simd
+      for (int64_t i = 0; i < I; ++i) {
+        const int64_t col = e.j[i] + r;
+        dr[i] = col >= 0 && col < NB ? dr[i] : 0;
+      }
+    }
+  for (int64_t r = 0; r < K; ++r)
+#pragma omp simd
+    for (int64_t i = 0; i < I; ++i) { /* an off-grid basis is zero: any valid row will do */
+      const int64_t col = e.j[i] + r;
+      e.slot[r * I + i] = col < 0 ? 0 : col >= NB ? NB - 1 : col;
+    }
+  if (base) {
+    T *d0 = e.d + K * I, *d1 = d0 + KD * I, *d2 = d1 + KD * I, *d3 = d2 + KD * I;
+#pragma omp simd
+    for (int64_t i = 0; i < I; ++i) { /* silu = x s and its derivatives through s = sigmoid(x), s' = s(1 - s) */
+      const T v = x[i], s = 1 / (1 + SUF(exp)(-v)), s1 = s * (1 - s), c = 1 - 2 * s;
+      d0[i] = v * s, d1[i] = s + v * s1, d2[i] = s1 * (2 + v * c), d3[i] = s1 * (3 * c + v * (c * c - 2 * s1));
+      e.slot[K * I + i] = NB;
     }
   }
+  for (int64_t p = 0; p < P; ++p) {
+    const T *g = jn + (1 + p) * I, *h = jn + (1 + P + p) * I;
+    T *q0 = e.q + p * I, *q1 = e.q + (P + p) * I, *q2 = e.q + (2 * P + p) * I;
+#pragma omp simd
+    for (int64_t i = 0; i < I; ++i) {
+      const T gs = t[i] * g[i];
+      q0[i] = gs, q1[i] = gs * gs, q2[i] = t[i] * h[i] + t[I + i] * g[i] * g[i];
+    }
+  }
+  return K + (base != 0);
 }
 
 /* The gradient of one point's jet gj (S, I) taken back through the squash: with y = a + b tanh(x),
    g' = y' g and h' = y' h + y'' g^2, from the gradients of (y, g', h') to those of (x, g, h). */
 static void SUF(unsquash)(const T* jn, const T* t, int64_t P, int64_t I, T* gj) {
-  for (int64_t i = 0; i < I; ++i) {
-    const T s1 = t[3 * i], s2 = t[3 * i + 1], s3 = t[3 * i + 2];
-    T gx = s1 * gj[i];
-    for (int64_t p = 0; p < P; ++p) {
-      const T g = jn[(1 + p) * I + i], h = jn[(1 + P + p) * I + i];
-      const T gg = gj[(1 + p) * I + i], gh = gj[(1 + P + p) * I + i];
-      gx += s2 * g * gg + (s2 * h + s3 * g * g) * gh;
-      gj[(1 + p) * I + i] = s1 * gg + 2 * s2 * g * gh;
-      gj[(1 + P + p) * I + i] = s1 * gh;
+  for (int64_t i = 0; i < I; ++i) gj[i] *= t[i];
+  for (int64_t p = 0; p < P; ++p) {
+    const T *g = jn + (1 + p) * I, *h = jn + (1 + P + p) * I;
+    T *gg = gj + (1 + p) * I, *gh = gj + (1 + P + p) * I;
+#pragma omp simd
+    for (int64_t i = 0; i < I; ++i) {
+      gj[i] += t[I + i] * g[i] * gg[i] + (t[I + i] * h[i] + t[2 * I + i] * g[i] * g[i]) * gh[i];
+      gg[i] = t[i] * gg[i] + 2 * t[I + i] * g[i] * gh[i];
+      gh[i] = t[i] * gh[i];
     }
-    gj[i] = gx;
   }
 }
 
-/* SIMD blocks of the outputs. O is padded to a multiple of the block (native_kan.py does that). The edge
-   function's derivatives on a block, phi_n = sum_c d_n[c] w_c, give the jet by the chain rule:
-   y_0 += phi_0, y_{1+p} += g_p phi_1, y_{1+P+p} += g_p^2 phi_2 + h_p phi_1. */
+/* SIMD blocks of outputs. The edge function's derivatives on a block, phi_n = sum_c d_n[c] w_c, give the
+   jet by the chain rule: y_0 += phi_0, y_{1+p} += g_p phi_1, y_{1+P+p} += g_p^2 phi_2 + h_p phi_1. */
 typedef T SUF(vec) __attribute__((vector_size(VB)));
 #define VL ((int64_t)(VB / sizeof(T)))
 
@@ -129,33 +189,35 @@ static inline SUF(vec) SUF(load)(const T* p) {
 
 static inline void SUF(store)(T* p, SUF(vec) v) { memcpy(p, &v, sizeof v); }
 
+#define D_(n, c) e.d[((n) * KD + (c)) * I + i]
+#define Q_(k, p) e.q[((k) * P + (p)) * I + i]
+
 /* The point's outputs on block o: its S accumulators stay in registers over all inputs (P a constant). */
-static inline __attribute__((always_inline)) void SUF(forward_block)(const SUF(edge_t)* e, const T* q, const T* W,
+static inline __attribute__((always_inline)) void SUF(forward_block)(SUF(edges_t) e, int64_t m, const T* W,
                                                                      int64_t I, int64_t D, int64_t O, int64_t o,
                                                                      const int64_t P, T* y) {
   SUF(vec) acc[MAXS];
   for (int64_t s = 0; s < 1 + 2 * P; ++s) acc[s] = (SUF(vec)){0};
   for (int64_t i = 0; i < I; ++i) {
     SUF(vec) p0 = {0}, p1 = {0}, p2 = {0};
-    for (int c = 0; c < e[i].m; ++c) {
-      const SUF(vec) w = SUF(load)(W + (i * D + e[i].slot[c]) * O + o);
-      p0 += w * e[i].d[0][c];
-      p1 += w * e[i].d[1][c];
-      p2 += w * e[i].d[2][c];
+    for (int64_t c = 0; c < m; ++c) {
+      const SUF(vec) w = SUF(load)(W + (i * D + e.slot[c * I + i]) * O + o);
+      p0 += w * D_(0, c);
+      p1 += w * D_(1, c);
+      p2 += w * D_(2, c);
     }
-    const T* qi = q + i * 3 * P;
     acc[0] += p0;
     for (int64_t p = 0; p < P; ++p) {
-      acc[1 + p] += p1 * qi[p];
-      acc[1 + P + p] += p2 * qi[P + p] + p1 * qi[2 * P + p];
+      acc[1 + p] += p1 * Q_(0, p);
+      acc[1 + P + p] += p2 * Q_(1, p) + p1 * Q_(2, p);
     }
   }
   for (int64_t s = 0; s < 1 + 2 * P; ++s) SUF(store)(y + s * O + o, acc[s]);
 }
 
-/* One input's share of the backward pass, over all output blocks: its rows of GW, and the dot products
-   that give the gradient of its jet (into gj, stride I). gy is the point's (S, O) gradient. */
-static inline __attribute__((always_inline)) void SUF(backward_edge)(const SUF(edge_t)* e, const T* qi, const T* gy,
+/* Input i's share of the backward pass over all output blocks: its rows of GW, and the dot products that
+   give the gradient of its jet (into gj, stride I). gy is the point's (S, O) gradient. */
+static inline __attribute__((always_inline)) void SUF(backward_edge)(SUF(edges_t) e, int64_t m, const T* gy,
                                                                      const T* W, T* GW, int64_t i, int64_t I,
                                                                      int64_t D, int64_t O, const int64_t P, T* gj) {
   SUF(vec) dv[1 + 5 * MAXP];
@@ -163,24 +225,24 @@ static inline __attribute__((always_inline)) void SUF(backward_edge)(const SUF(e
   for (int64_t o = 0; o < O; o += VL) {
     SUF(vec) gs[MAXS];
     for (int64_t s = 0; s < 1 + 2 * P; ++s) gs[s] = SUF(load)(gy + s * O + o);
-    if (GW) {  /* d/dW: sum over the sets of feature times incoming gradient, per active column */
+    if (GW) { /* d/dW: sum over the sets of feature times incoming gradient, per active column */
       SUF(vec) a1 = {0}, a2 = {0};
       for (int64_t p = 0; p < P; ++p) {
-        a1 += gs[1 + p] * qi[p] + gs[1 + P + p] * qi[2 * P + p];
-        a2 += gs[1 + P + p] * qi[P + p];
+        a1 += gs[1 + p] * Q_(0, p) + gs[1 + P + p] * Q_(2, p);
+        a2 += gs[1 + P + p] * Q_(1, p);
       }
-      for (int c = 0; c < e->m; ++c) {
-        T* r = GW + (i * D + e->slot[c]) * O + o;
-        SUF(store)(r, SUF(load)(r) + gs[0] * e->d[0][c] + a1 * e->d[1][c] + a2 * e->d[2][c]);
+      for (int64_t c = 0; c < m; ++c) {
+        T* r = GW + (i * D + e.slot[c * I + i]) * O + o;
+        SUF(store)(r, SUF(load)(r) + gs[0] * D_(0, c) + a1 * D_(1, c) + a2 * D_(2, c));
       }
     }
-    if (gj) {  /* phi_1 .. phi_3 on the block, dotted with the sets that meet them */
+    if (gj) { /* phi_1 .. phi_3 on the block, dotted with the sets that meet them */
       SUF(vec) f1 = {0}, f2 = {0}, f3 = {0};
-      for (int c = 0; c < e->m; ++c) {
-        const SUF(vec) w = SUF(load)(W + (i * D + e->slot[c]) * O + o);
-        f1 += w * e->d[1][c];
-        f2 += w * e->d[2][c];
-        f3 += w * e->d[3][c];
+      for (int64_t c = 0; c < m; ++c) {
+        const SUF(vec) w = SUF(load)(W + (i * D + e.slot[c * I + i]) * O + o);
+        f1 += w * D_(1, c);
+        f2 += w * D_(2, c);
+        f3 += w * D_(3, c);
       }
       dv[0] += gs[0] * f1;
       for (int64_t p = 0; p < P; ++p) {
@@ -201,7 +263,7 @@ static inline __attribute__((always_inline)) void SUF(backward_edge)(const SUF(e
   /* the chain rule back through y_{1+p} = g_p phi_1 and y_{1+P+p} = g_p^2 phi_2 + h_p phi_1 */
   T gx = dot[0];
   for (int64_t p = 0; p < P; ++p) {
-    const T g = qi[p], h = qi[2 * P + p];
+    const T g = Q_(0, p), h = Q_(2, p);
     gj[(1 + p) * I] = dot[1 + 5 * p] + 2 * g * dot[4 + 5 * p];
     gj[(1 + P + p) * I] = dot[3 + 5 * p];
     gx += g * dot[2 + 5 * p] + h * dot[4 + 5 * p] + g * g * dot[5 + 5 * p];
@@ -209,32 +271,36 @@ static inline __attribute__((always_inline)) void SUF(backward_edge)(const SUF(e
   gj[0] = gx;
 }
 
+#undef D_
+#undef Q_
+
 /* Dispatch on P so that the common cases get their loops unrolled and their accumulators in registers. */
-#define BY_P(P, CALL) \
-  switch (P) {        \
-    case 1: {         \
-      const int64_t P_ = 1; CALL; break; } \
-    case 2: {         \
-      const int64_t P_ = 2; CALL; break; } \
-    case 3: {         \
-      const int64_t P_ = 3; CALL; break; } \
-    default: {        \
-      const int64_t P_ = P; CALL; } }
+#define BY_P(P, CALL)                   \
+  switch (P) {                          \
+    case 1: {                           \
+      const int64_t P_ = 1; CALL; break; \
+    }                                   \
+    case 2: {                           \
+      const int64_t P_ = 2; CALL; break; \
+    }                                   \
+    case 3: {                           \
+      const int64_t P_ = 3; CALL; break; \
+    }                                   \
+    default: {                          \
+      const int64_t P_ = P; CALL;       \
+    }                                   \
+  }
 
 /* The squash a + b tanh(.) is applied to J first where b != 0 (the activation between KAN layers). */
 void SUF(kan_jet_forward)(const T* J, const T* W, const T* table, T lo, T scale, T a, T b, int64_t n0,
                           int64_t n1, int64_t P, int64_t I, int64_t O, int64_t G, int64_t K, int64_t D, T* Y) {
   const int64_t S = 1 + 2 * P;
-  SUF(edge_t)* e = malloc(sizeof *e * I);
-  T* q = malloc(sizeof *q * 3 * P * I);
-  T* t = malloc(sizeof *t * 3 * I);
+  SUF(edges_t) e = SUF(edges_new)(I, P);
   for (int64_t n = n0; n < n1; ++n) {
-    SUF(prepare)(J + n * S * I, table, lo, scale, G, K, D > G + K - 1, 2, P, I, a, b, e, q, t);
-    for (int64_t o = 0; o < O; o += VL) BY_P(P, SUF(forward_block)(e, q, W, I, D, O, o, P_, Y + n * S * O))
+    const int64_t m = SUF(prepare)(J + n * S * I, table, lo, scale, G, K, D > G + K - 1, 2, P, I, a, b, e);
+    for (int64_t o = 0; o < O; o += VL) BY_P(P, SUF(forward_block)(e, m, W, I, D, O, o, P_, Y + n * S * O))
   }
-  free(e);
-  free(q);
-  free(t);
+  SUF(edges_free)(e);
 }
 
 /* GY (N, S, O) the gradient of Y. Writes GJ (N, S, I), the gradient of J, when GJ is not NULL; adds the
@@ -244,21 +310,17 @@ void SUF(kan_jet_backward)(const T* J, const T* W, const T* table, T lo, T scale
                            int64_t n0, int64_t n1, int64_t P, int64_t I, int64_t O, int64_t G, int64_t K,
                            int64_t D, T* GJ, T* GW) {
   const int64_t S = 1 + 2 * P;
-  SUF(edge_t)* e = malloc(sizeof *e * I);
-  T* q = malloc(sizeof *q * 3 * P * I);
-  T* t = malloc(sizeof *t * 3 * I);
+  SUF(edges_t) e = SUF(edges_new)(I, P);
   for (int64_t n = n0; n < n1; ++n) {
-    SUF(prepare)(J + n * S * I, table, lo, scale, G, K, D > G + K - 1, GJ ? 3 : 2, P, I, a, b, e, q, t);
+    const int64_t m = SUF(prepare)(J + n * S * I, table, lo, scale, G, K, D > G + K - 1, GJ ? 3 : 2, P, I, a, b, e);
     for (int64_t i = 0; i < I; ++i)
-      BY_P(P, SUF(backward_edge)(e + i, q + i * 3 * P, GY + n * S * O, W, GW, i, I, D, O, P_,
-                                 GJ ? GJ + n * S * I + i : NULL))
-    if (GJ && b != 0) SUF(unsquash)(J + n * S * I, t, P, I, GJ + n * S * I);
+      BY_P(P, SUF(backward_edge)(e, m, GY + n * S * O, W, GW, i, I, D, O, P_, GJ ? GJ + n * S * I + i : NULL))
+    if (GJ && b != 0) SUF(unsquash)(J + n * S * I, e.t, P, I, GJ + n * S * I);
   }
-  free(e);
-  free(q);
-  free(t);
+  SUF(edges_free)(e);
 }
 
 #undef VL
 #undef BY_P
+
 #endif
