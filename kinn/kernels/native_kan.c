@@ -192,6 +192,19 @@ static inline void SUF(store)(T* p, SUF(vec) v) { memcpy(p, &v, sizeof v); }
 #define D_(n, c) e.d[((n) * KD + (c)) * I + i]
 #define Q_(k, p) e.q[((k) * P + (p)) * I + i]
 
+/* phi_n, phi_n+1, phi_n+2 of input i on output block o: the derivatives n .. n + 2 of its edge functions. */
+static inline __attribute__((always_inline)) void SUF(phi)(SUF(edges_t) e, int64_t m, const T* W, int64_t i,
+                                                           int64_t I, int64_t D, int64_t O, int64_t o, int n,
+                                                           SUF(vec) f[3]) {
+  f[0] = f[1] = f[2] = (SUF(vec)){0};
+  for (int64_t c = 0; c < m; ++c) {
+    const SUF(vec) w = SUF(load)(W + (i * D + e.slot[c * I + i]) * O + o);
+    f[0] += w * D_(n, c);
+    f[1] += w * D_(n + 1, c);
+    f[2] += w * D_(n + 2, c);
+  }
+}
+
 /* The point's outputs on block o: its S accumulators stay in registers over all inputs (P a constant). */
 static inline __attribute__((always_inline)) void SUF(forward_block)(SUF(edges_t) e, int64_t m, const T* W,
                                                                      int64_t I, int64_t D, int64_t O, int64_t o,
@@ -199,17 +212,12 @@ static inline __attribute__((always_inline)) void SUF(forward_block)(SUF(edges_t
   SUF(vec) acc[MAXS];
   for (int64_t s = 0; s < 1 + 2 * P; ++s) acc[s] = (SUF(vec)){0};
   for (int64_t i = 0; i < I; ++i) {
-    SUF(vec) p0 = {0}, p1 = {0}, p2 = {0};
-    for (int64_t c = 0; c < m; ++c) {
-      const SUF(vec) w = SUF(load)(W + (i * D + e.slot[c * I + i]) * O + o);
-      p0 += w * D_(0, c);
-      p1 += w * D_(1, c);
-      p2 += w * D_(2, c);
-    }
-    acc[0] += p0;
+    SUF(vec) f[3];
+    SUF(phi)(e, m, W, i, I, D, O, o, 0, f);
+    acc[0] += f[0];
     for (int64_t p = 0; p < P; ++p) {
-      acc[1 + p] += p1 * Q_(0, p);
-      acc[1 + P + p] += p2 * Q_(1, p) + p1 * Q_(2, p);
+      acc[1 + p] += f[1] * Q_(0, p);
+      acc[1 + P + p] += f[2] * Q_(1, p) + f[1] * Q_(2, p);
     }
   }
   for (int64_t s = 0; s < 1 + 2 * P; ++s) SUF(store)(y + s * O + o, acc[s]);
@@ -237,20 +245,15 @@ static inline __attribute__((always_inline)) void SUF(backward_edge)(SUF(edges_t
       }
     }
     if (gj) { /* phi_1 .. phi_3 on the block, dotted with the sets that meet them */
-      SUF(vec) f1 = {0}, f2 = {0}, f3 = {0};
-      for (int64_t c = 0; c < m; ++c) {
-        const SUF(vec) w = SUF(load)(W + (i * D + e.slot[c * I + i]) * O + o);
-        f1 += w * D_(1, c);
-        f2 += w * D_(2, c);
-        f3 += w * D_(3, c);
-      }
-      dv[0] += gs[0] * f1;
+      SUF(vec) f[3];
+      SUF(phi)(e, m, W, i, I, D, O, o, 1, f);
+      dv[0] += gs[0] * f[0];
       for (int64_t p = 0; p < P; ++p) {
-        dv[1 + 5 * p] += gs[1 + p] * f1;
-        dv[2 + 5 * p] += gs[1 + p] * f2;
-        dv[3 + 5 * p] += gs[1 + P + p] * f1;
-        dv[4 + 5 * p] += gs[1 + P + p] * f2;
-        dv[5 + 5 * p] += gs[1 + P + p] * f3;
+        dv[1 + 5 * p] += gs[1 + p] * f[0];
+        dv[2 + 5 * p] += gs[1 + p] * f[1];
+        dv[3 + 5 * p] += gs[1 + P + p] * f[0];
+        dv[4 + 5 * p] += gs[1 + P + p] * f[1];
+        dv[5 + 5 * p] += gs[1 + P + p] * f[2];
       }
     }
   }
