@@ -241,11 +241,15 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
 
     torch.manual_seed(tc.seed)  # the same initial parameters on every rank
     run_dir = (Path(resume) if resume is not None else run_dir_for(cfg)) if write else None
-    if run_dir is not None and resume is None:
-        io.write_text(run_dir / "config.toml", to_toml(cfg))
+
+    def open_run():  # the run directory appears once the input has passed every check, not before
+        if run_dir is not None and resume is None:
+            io.write_text(run_dir / "config.toml", to_toml(cfg))
+
     if form_obj.kind == "operator":  # learning from a dataset of functions, not from point sets
         from . import operator
 
+        open_run()
         return operator.solve(problem, family, cfg, device=device, dtype=dtype, group=group, run_dir=run_dir,
                               start=start)
     if cfg.points.jitter and form_obj.kind != "energy":
@@ -282,6 +286,7 @@ def solve(problem: str | Problem | None = None, solver: str | None = None, form:
         errors = evaluate.errors(pred, y_eval, problem.fields)
         return {**errors, **model.unknown_report()} if hasattr(model, "unknown_report") else errors
 
+    open_run()
     t0 = time.perf_counter()
     weights = term_weights(form_obj, tc)
     if hasattr(model, "parts"):  # per-subdomain hooks, each scaling its own share of the points

@@ -53,10 +53,11 @@ def test_missing_or_malformed_data_file(capsys, tmp_path, monkeypatch):
 
     monkeypatch.setenv("KINN_DATA", str(tmp_path))
     _load.cache_clear()
-    code, _, err = run(capsys, "solve", "burgers1d", "--steps", "1")
+    out = ["--out", str(tmp_path / "runs")]
+    code, _, err = run(capsys, "solve", "burgers1d", "--steps", "1", *out)
     assert code == 2 and "reference data file not found" in err and "burgers1d.h5" in err
     (tmp_path / "burgers1d.h5").write_bytes(b"not an hdf5 file at all")
-    code, _, err = run(capsys, "solve", "burgers1d", "--steps", "1")
+    code, _, err = run(capsys, "solve", "burgers1d", "--steps", "1", *out)
     assert code == 2 and "is not a readable HDF5 file" in err
     import h5py
 
@@ -64,8 +65,9 @@ def test_missing_or_malformed_data_file(capsys, tmp_path, monkeypatch):
         f.attrs["layout"] = "grid"
         f.attrs["coord_names"] = "x,t"
         f["fields/v"] = [1.0]
-    code, _, err = run(capsys, "solve", "burgers1d", "--steps", "1")
+    code, _, err = run(capsys, "solve", "burgers1d", "--steps", "1", *out)
     assert code == 2 and "missing field(s) fields/u" in err
+    assert not (tmp_path / "runs").exists()  # refused input leaves no half-made run directory behind
     _load.cache_clear()
 
 
