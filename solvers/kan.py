@@ -21,17 +21,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kinn import jets
 from kinn.errors import KinnError, unknown
 from kinn.jets import Jet
 from kinn.family import Family
 from kinn.kernels import (
     JetBasis,
-    native_kan,
     chebyshev,
     cox_de_boor,
     get_backend,
     kan_layer_jet,
+    native_kan,
     reference_enabled,
     stacked_layer_jet,
     to_dense,

@@ -1,4 +1,4 @@
-"""Kernels for the KAN family: B-spline and Chebyshev bases, and the jet of a KAN layer (PyTorch, Triton)."""
+"""Kernels for the KAN family: B-spline and Chebyshev bases, and the jet of a KAN layer (PyTorch, C, Triton)."""
 from .bspline import (
     CompactBasis,
     cox_de_boor,
@@ -9,8 +9,8 @@ from .bspline import (
     uniform_knots,
     use_reference,
 )
-from .chebyshev import ChebyshevBasis, chebyshev, chebyshev_derivatives
 from . import native_kan
+from .chebyshev import ChebyshevBasis, chebyshev, chebyshev_derivatives
 from .kan_jet import BACKENDS, JetBasis, get_backend, kan_layer_jet, reference_jet, set_backend, stacked_layer_jet
 
 __all__ = [

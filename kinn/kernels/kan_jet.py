@@ -176,7 +176,7 @@ def stacked_weight(spline_weight, spline_scaler, base_weight) -> torch.Tensor:
 def _path(x: torch.Tensor, basis: JetBasis, p: int) -> str:
     if _BACKEND == "reference" or reference_enabled() or not basis.uniform:
         return "reference"
-    fused = basis.name == "bspline"  # the Triton kernels evaluate uniform B-splines only
+    fused = basis.name == "bspline"  # the Triton and C kernels evaluate uniform B-splines only
     if fused and (_BACKEND == "triton" or (_BACKEND == "auto" and x.is_cuda and _triton_imports())):
         return "triton"
     if fused and (_BACKEND == "native" or (_BACKEND == "auto" and not x.is_cuda and native_kan.supports(basis, p)
