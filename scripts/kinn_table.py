@@ -99,7 +99,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--budget-steps", type=int, default=None, help="Adam steps for both (default: the problem's)")
     p.add_argument("--only", default="", help="comma-separated problem names, or name:form")
-    p.add_argument("--out", default=None, help="parent folder of the comparisons (default: none written)")
+    p.add_argument("--out", default=None, help="parent folder of the comparisons (default: each in "
+                   "runs/compare-<problem>-<time>, as kinn.compare writes them)")
     p.add_argument("--jobs", type=int, default=1, help="(example, seed) pairs run at once, in processes")
     p.add_argument("--device", default=None, help="cpu or cuda for every run (default: the config's)")
     p.add_argument("--results", default=None, help="append each finished pair to this JSON-lines file; pairs "

@@ -130,7 +130,7 @@ class KANLinear(nn.Module):
         gx and hx are the gradients and Hessian diagonals of the inputs with respect to P coordinates; gy and
         hy are those of the outputs, carried through the edge functions analytically in one forward pass.
         y equals `self(x)`. Differentiable (first order) in the parameters and in x, gx and hx. The backend
-        (reference, fast PyTorch, Triton) is `kinn.kernels.set_backend`'s; see `kinn.kernels.kan_layer_jet`.
+        (reference, fast PyTorch, C, Triton) is `kinn.kernels.set_backend`'s; see `kinn.kernels.kan_layer_jet`.
         """
         return kan_layer_jet(x, gx, hx, self.spline_weight, self.spline_scaler, self.base_weight, self._jet_basis())
 

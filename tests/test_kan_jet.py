@@ -166,6 +166,19 @@ def test_unknown_backend_is_refused():
         set_backend("cuda")
 
 
+def test_the_environment_chooses_the_starting_backend():
+    code = "from kinn.kernels import get_backend; print(get_backend())"
+    for value, expected in (("native", "native"), ("reference", "reference")):
+        run = subprocess.run([sys.executable, "-c", code], env={**os.environ, "KINN_KERNELS": value},
+                             capture_output=True, text=True, timeout=120)
+        assert run.stdout.strip() == expected, run.stderr[-2000:]
+    env = {**os.environ, "KINN_KERNELS": "cuda"}
+    run = subprocess.run([sys.executable, "-m", "kinn", "solve", "poisson2d", "--solver", "kan", "--steps", "1"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert "KINN_KERNELS='cuda' is not a jet backend; valid: auto, reference, fast, native, triton" in run.stderr
+
+
 # ---- the C kernels against the reference ----------------------------------------------------------------
 
 NATIVE_CASES = [*BSPLINES, dict(order=3, base=None), dict(order=3, fan_out=70), dict(order=1, fan_in=9, fan_out=1)]

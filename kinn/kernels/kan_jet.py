@@ -12,7 +12,7 @@ Each line contracts the same weight (s c | w) with its own feature set: the base
 derivatives times gx_p; their second derivatives times gx_p² plus their first times hx_p. A residual built
 from the jets needs only a first-order backward pass to the parameters, not nested autograd.
 
-Backends, chosen by `set_backend`:
+Backends, chosen by `set_backend` (or before start by the environment variable KINN_KERNELS):
 - "reference": dense bases (Cox-de Boor and its derivative recursion for B-splines) for value, d1 and d2,
   the three feature sets contracted by F.linear, autograd for the backward pass. What the others are
   checked against.
@@ -36,17 +36,29 @@ of one such tensor.
 from __future__ import annotations
 
 import functools
+import os
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
+from ..errors import KinnError
 from . import native_kan
 from .bspline import cox_de_boor, reference_enabled, uniform_bspline_polynomials
 from .chebyshev import chebyshev, chebyshev_derivatives
 
 BACKENDS = ("auto", "reference", "fast", "native", "triton")
-_BACKEND = "auto"
+
+
+def _initial_backend() -> str:
+    """$KINN_KERNELS, else "auto": a backend chosen from the shell, `KINN_KERNELS=fast kinn solve ...`."""
+    name = os.environ.get("KINN_KERNELS", "auto")
+    if name not in BACKENDS:
+        raise KinnError(f"KINN_KERNELS={name!r} is not a jet backend; valid: {', '.join(BACKENDS)}")
+    return name
+
+
+_BACKEND = _initial_backend()
 
 
 def set_backend(name: str) -> str:
