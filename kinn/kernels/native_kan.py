@@ -1,8 +1,9 @@
 """The fused jet of a KAN layer for the CPU: C compiled on first use, called through ctypes.
 
-The CPU counterpart of `kinn.kernels.triton_kan`: `native_kan.c` builds the k + 1 active B-splines of
-every input (and silu) in registers and contracts them with their rows of the (I, D, O) weight only, in
-the forward pass and in both halves of the backward pass. The PyTorch "fast" path contracts dense rows
+The CPU counterpart of `kinn.kernels.triton_kan`: `native_kan.c` builds, point by point, the k + 1
+active B-splines of every input and silu (SIMD over the inputs), and contracts them with their rows of
+the (I, D, O) weight only (SIMD over blocks of outputs), in the forward pass and in both halves of the
+backward pass; the tanh between KAN layers is applied on the way in. The PyTorch "fast" path contracts dense rows
 of G + k + 1 columns, most of them zero, and moves the feature tensors through memory several times; on
 a CPU that memory traffic, not the arithmetic, is what a step costs.
 
@@ -34,7 +35,10 @@ from .bspline import uniform_bspline_polynomials
 
 SOURCE = Path(__file__).with_name("native_kan.c")
 BLOCK = 32  # bytes of the SIMD blocks the outputs are cut into (and padded to)
-FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-std=c11", "-ffp-contract=fast", "-shared", "-fPIC", f"-DVB={BLOCK}"]
+# -fopenmp-simd: the `omp simd` loops without an OpenMP runtime; -ffp-contract=fast: fused multiply-adds,
+# which ISO C mode otherwise forbids across statements
+FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-std=c11", "-ffp-contract=fast", "-shared", "-fPIC",
+         f"-DVB={BLOCK}"]
 _MAX_ORDER, _MAX_COORDINATES = 7, 8  # MAXK - 1 and (MAXS - 1) / 2 in the C source
 
 
@@ -101,7 +105,7 @@ class _NativeJet(torch.autograd.Function):
 
 
 def _padded(t: torch.Tensor) -> torch.Tensor:
-    """t contiguous, its last (output) dimension zero-padded to whole SIMD blocks of 32 bytes."""
+    """t contiguous, its last (output) dimension zero-padded to whole SIMD blocks of BLOCK bytes."""
     lanes = BLOCK // t.element_size()
     pad = -t.shape[-1] % lanes
     return torch.nn.functional.pad(t, (0, pad)) if pad else t.contiguous()
@@ -121,10 +125,12 @@ def _run(kernel: str, J, wt, basis, squash, inputs: list, outputs, chunks=None) 
     n, s, fan_in = J.shape
     shape = [(s - 1) // 2, fan_in, wt.shape[2], basis.grid, basis.order + 1, wt.shape[1]]
 
+    reals = [real(v) for v in (basis.lo, scale, *(squash or (0.0, 0.0)))]  # b = 0: no squash
+
     def call(k, chunk):
         out = [ctypes.c_void_p(t.data_ptr() if t is not None else None) for t in outputs(k)]
-        fn(_ptr(J), _ptr(wt), _ptr(table), *map(real, (basis.lo, scale, *(squash or (0.0, 0.0)))), *map(_ptr, inputs),
-           *map(ctypes.c_int64, chunk), *map(ctypes.c_int64, shape), *out)
+        fn(_ptr(J), _ptr(wt), _ptr(table), *reals, *map(_ptr, inputs), *map(ctypes.c_int64, chunk),
+           *map(ctypes.c_int64, shape), *out)
 
     chunks = chunks or _chunks(n)
     if len(chunks) == 1:
