@@ -323,6 +323,26 @@ void SUF(kan_jet_backward)(const T* J, const T* W, const T* table, T lo, T scale
   SUF(edges_free)(e);
 }
 
+/* All N points in `chunks` pieces, in parallel where the library is built with OpenMP (one piece a thread
+   of torch's own OpenMP team, which the same libgomp serves); piece k adds its weight gradient to
+   GW + k I D O. */
+void SUF(kan_jet_forward_all)(const T* J, const T* W, const T* table, T lo, T scale, T a, T b, int64_t N,
+                              int64_t chunks, int64_t P, int64_t I, int64_t O, int64_t G, int64_t K, int64_t D,
+                              T* Y) {
+#pragma omp parallel for num_threads(chunks) schedule(static, 1)
+  for (int64_t k = 0; k < chunks; ++k)
+    SUF(kan_jet_forward)(J, W, table, lo, scale, a, b, N * k / chunks, N * (k + 1) / chunks, P, I, O, G, K, D, Y);
+}
+
+void SUF(kan_jet_backward_all)(const T* J, const T* W, const T* table, T lo, T scale, T a, T b, const T* GY,
+                               int64_t N, int64_t chunks, int64_t P, int64_t I, int64_t O, int64_t G, int64_t K,
+                               int64_t D, T* GJ, T* GW) {
+#pragma omp parallel for num_threads(chunks) schedule(static, 1)
+  for (int64_t k = 0; k < chunks; ++k)
+    SUF(kan_jet_backward)(J, W, table, lo, scale, a, b, GY, N * k / chunks, N * (k + 1) / chunks, P, I, O, G, K,
+                          D, GJ, GW ? GW + k * I * D * O : NULL);
+}
+
 #undef VL
 #undef BY_P
 

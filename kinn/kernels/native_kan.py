@@ -13,8 +13,10 @@ so processes that start together do not read a half-written file. Where no compi
 `available()` is False with the reason in `why_unavailable()`, and `kinn.kernels.kan_jet` runs the
 "fast" PyTorch path instead.
 
-Threads: the points are cut into torch.get_num_threads() chunks, each a ctypes call on a thread of a
-pool (ctypes releases the GIL); each chunk adds its weight gradient to its own buffer, summed after.
+Threads: the points are cut into torch.get_num_threads() pieces, which the C side runs in parallel with
+OpenMP, on the same thread team as torch's own operations (a second thread pool would fight torch's
+spinning OpenMP threads for the cores: 63 against 40 ms a step of the benchmark's net on two cores); each
+piece adds its weight gradient to its own buffer, summed after.
 """
 from __future__ import annotations
 
@@ -26,7 +28,6 @@ import platform
 import shutil
 import subprocess
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -35,10 +36,11 @@ from .bspline import uniform_bspline_polynomials
 
 SOURCE = Path(__file__).with_name("native_kan.c")
 BLOCK = 32  # bytes of the SIMD blocks the outputs are cut into (and padded to)
-# -fopenmp-simd: the `omp simd` loops without an OpenMP runtime; -ffp-contract=fast: fused multiply-adds,
-# which ISO C mode otherwise forbids across statements
-FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-std=c11", "-ffp-contract=fast", "-shared", "-fPIC",
-         f"-DVB={BLOCK}"]
+# -ffp-contract=fast: fused multiply-adds, which ISO C mode otherwise forbids across statements
+FLAGS = ["-O3", "-march=native", "-std=c11", "-ffp-contract=fast", "-shared", "-fPIC", f"-DVB={BLOCK}"]
+# -fopenmp: the pieces of the points in parallel, on torch's own OpenMP threads (the library resolves
+# libgomp to the copy torch has loaded); else -fopenmp-simd, the `omp simd` loops only, one thread
+OPENMP = (["-fopenmp"], ["-fopenmp-simd"])
 _MAX_ORDER, _MAX_COORDINATES = 7, 8  # MAXK - 1 and (MAXS - 1) / 2 in the C source
 
 
@@ -85,7 +87,7 @@ class _NativeJet(torch.autograd.Function):
         fan_out = len(weight)
         wt = _padded(weight.detach().permute(1, 2, 0))  # (I, D, O'): an input's rows are one block
         jet = J.new_empty(len(J), J.shape[1], wt.shape[2])
-        _run("kan_jet_forward", J, wt, basis, squash, [], lambda k: [jet])
+        _run("kan_jet_forward", J, wt, basis, squash, [], [jet], _chunks(len(J)))
         ctx.save_for_backward(J, wt)
         ctx.basis, ctx.squash = basis, squash
         return jet[..., :fan_out]
@@ -98,9 +100,8 @@ class _NativeJet(torch.autograd.Function):
         grad = _padded(grad)
         gj = torch.empty_like(J) if want_inputs else None
         chunks = _chunks(len(J))
-        gw = wt.new_zeros(len(chunks), *wt.shape) if want_weight else None
-        _run("kan_jet_backward", J, wt, ctx.basis, ctx.squash, [grad],
-             lambda k: [gj, gw[k] if gw is not None else None], chunks)
+        gw = wt.new_zeros(chunks, *wt.shape) if want_weight else None
+        _run("kan_jet_backward", J, wt, ctx.basis, ctx.squash, [grad], [gj, gw], chunks)
         return gj, gw.sum(0)[..., :fan_out].permute(2, 0, 1) if want_weight else None, None, None
 
 
@@ -111,41 +112,25 @@ def _padded(t: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.pad(t, (0, pad)) if pad else t.contiguous()
 
 
-def _chunks(n: int) -> list[tuple[int, int]]:
-    parts = max(1, min(torch.get_num_threads(), n // 64))
-    return [(n * k // parts, n * (k + 1) // parts) for k in range(parts)]
+def _chunks(n: int) -> int:
+    """Pieces of the points: one a thread of torch's, of at least 64 points."""
+    return max(1, min(torch.get_num_threads(), n // 64))
 
 
-def _run(kernel: str, J, wt, basis, squash, inputs: list, outputs, chunks=None) -> None:
-    """Call `kernel` on every chunk of points, the chunks on threads; outputs(k) are chunk k's out-tensors."""
+def _run(kernel: str, J, wt, basis, squash, inputs: list, outputs: list, chunks: int) -> None:
+    """Call `kernel` on all points, in `chunks` pieces that the C side runs in parallel (OpenMP)."""
     lib, real = _library(), ctypes.c_float if J.dtype == torch.float32 else ctypes.c_double
-    fn = getattr(lib, f"{kernel}_{'f32' if J.dtype == torch.float32 else 'f64'}")
-    table = _table(basis, J.dtype)
-    scale = basis.grid / (basis.hi - basis.lo)
+    fn = getattr(lib, f"{kernel}_all_{'f32' if J.dtype == torch.float32 else 'f64'}")
     n, s, fan_in = J.shape
-    shape = [(s - 1) // 2, fan_in, wt.shape[2], basis.grid, basis.order + 1, wt.shape[1]]
-
-    reals = [real(v) for v in (basis.lo, scale, *(squash or (0.0, 0.0)))]  # b = 0: no squash
-
-    def call(k, chunk):
-        out = [ctypes.c_void_p(t.data_ptr() if t is not None else None) for t in outputs(k)]
-        fn(_ptr(J), _ptr(wt), _ptr(table), *reals, *map(_ptr, inputs), *map(ctypes.c_int64, chunk),
-           *map(ctypes.c_int64, shape), *out)
-
-    chunks = chunks or _chunks(n)
-    if len(chunks) == 1:
-        call(0, chunks[0])
-    else:
-        list(_pool(len(chunks)).map(call, range(len(chunks)), chunks))
+    shape = [n, chunks, (s - 1) // 2, fan_in, wt.shape[2], basis.grid, basis.order + 1, wt.shape[1]]
+    reals = [real(v) for v in (basis.lo, basis.grid / (basis.hi - basis.lo), *(squash or (0.0, 0.0)))]  # b = 0: no squash
+    out = [ctypes.c_void_p(t.data_ptr() if t is not None else None) for t in outputs]
+    fn(_ptr(J), _ptr(wt), _ptr(_table(basis, J.dtype)), *reals, *map(_ptr, inputs), *map(ctypes.c_int64, shape),
+       *out)
 
 
 def _ptr(t: torch.Tensor) -> ctypes.c_void_p:
     return ctypes.c_void_p(t.data_ptr())
-
-
-@functools.lru_cache(maxsize=8)
-def _pool(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(workers, thread_name_prefix="kinn-native")
 
 
 @functools.lru_cache(maxsize=64)
@@ -160,7 +145,7 @@ def _library() -> ctypes.CDLL | str:
     if compiler is None or shutil.which(compiler) is None:
         return f"no C compiler found (set $CC; tried {os.environ.get('CC') or 'cc, gcc, clang'})"
     source = SOURCE.read_bytes()
-    key = hashlib.sha256(b"\0".join([source, compiler.encode(), " ".join(FLAGS).encode(),
+    key = hashlib.sha256(b"\0".join([source, compiler.encode(), " ".join(FLAGS).encode(), str(OPENMP).encode(),
                                      platform.machine().encode(), _cpu().encode()])).hexdigest()[:16]
     cache = Path(os.environ.get("KINN_CACHE", Path.home() / ".cache" / "kinn"))
     target = cache / f"native_kan-{key}.so"
@@ -169,15 +154,19 @@ def _library() -> ctypes.CDLL | str:
             cache.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(suffix=".so", dir=cache)
             os.close(fd)
-            run = subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", tmp], capture_output=True, text=True)
-            if run.returncode != 0:
+            for openmp in OPENMP:
+                run = subprocess.run([compiler, *FLAGS, *openmp, str(SOURCE), "-o", tmp], capture_output=True,
+                                     text=True)
+                if run.returncode == 0:
+                    break
+            else:
                 os.unlink(tmp)
                 return f"{compiler} failed: {run.stderr.strip()[-2000:]}"
             os.replace(tmp, target)  # atomic: a process starting now sees no file or the whole one
         except OSError as e:
             return f"cannot build in {cache}: {e}"
     lib = ctypes.CDLL(str(target))
-    for name, extra, outs in (("kan_jet_forward", 0, 1), ("kan_jet_backward", 1, 2)):  # GY in; Y or GJ, GW out
+    for name, extra, outs in (("kan_jet_forward_all", 0, 1), ("kan_jet_backward_all", 1, 2)):  # GY in; Y or GJ, GW out
         for suffix, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
             fn = getattr(lib, f"{name}_{suffix}")
             fn.argtypes = [ctypes.c_void_p] * 3 + [real] * 4 + [ctypes.c_void_p] * extra + [ctypes.c_int64] * 8 \
