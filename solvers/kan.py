@@ -328,11 +328,12 @@ class KAN(nn.Module):
     def prefers_jets(self) -> bool:
         """Jets where fused kernels run them: Triton on CUDA, the C kernels on CPU (uniform B-spline grids).
 
-        CPU time per Adam step, one thread, default KAN of each problem (`kinn solve NAME --solver kan`),
-        nested autograd over the closed-form bases against the C jets: heat_multiscale 108 -> 31 ms,
-        poisson2d 81 -> 13, koch_snowflake 89 -> 19, crack_mode3 115 -> 36. The fast PyTorch jets are
-        slower than autograd (147 against 47 ms for the heat net at G = 100, whose dense features are 96%
-        zeros), so without the C kernels (no compiler, Chebyshev bases, quantile knots) autograd stays."""
+        Time per Adam step on CPU, one thread, each problem's default KAN (`scripts/bench_derivatives.py`,
+        setup and scoring included), nested autograd over the closed-form bases against the C jets:
+        heat_multiscale 77 -> 29 ms, poisson2d 23 -> 11, koch_snowflake 29 -> 15, crack_mode3 64 -> 38. The
+        fast PyTorch jets are slower than autograd (147 against 47 ms for the heat net at G = 100, whose
+        dense features are 96% zeros), so without the C kernels (no compiler, Chebyshev bases, quantile
+        knots) autograd stays."""
         p = next(self.parameters())
         if p.is_cuda:
             return get_backend() in ("auto", "triton")
