@@ -123,7 +123,8 @@ def _run(kernel: str, J, wt, basis, squash, inputs: list, outputs: list, chunks:
     fn = getattr(lib, f"{kernel}_all_{'f32' if J.dtype == torch.float32 else 'f64'}")
     n, s, fan_in = J.shape
     shape = [n, chunks, (s - 1) // 2, fan_in, wt.shape[2], basis.grid, basis.order + 1, wt.shape[1]]
-    reals = [real(v) for v in (basis.lo, basis.grid / (basis.hi - basis.lo), *(squash or (0.0, 0.0)))]  # b = 0: no squash
+    squash = squash or (0.0, 0.0)  # b = 0: none
+    reals = [real(v) for v in (basis.lo, basis.grid / (basis.hi - basis.lo), *squash)]
     out = [ctypes.c_void_p(t.data_ptr() if t is not None else None) for t in outputs]
     fn(_ptr(J), _ptr(wt), _ptr(_table(basis, J.dtype)), *reals, *map(_ptr, inputs), *map(ctypes.c_int64, shape),
        *out)
