@@ -132,8 +132,6 @@ def stacked_layer_jet(J: torch.Tensor, spline_weight, spline_scaler, base_weight
     `kinn.jets.activation`.
     """
     p = (J.shape[1] - 1) // 2
-    if squash is not None and _path(J, basis, p) != "native":
-        J, squash = _squashed(J, *squash), None
     return _layer_jet(J[:, 0], J[:, 1 : 1 + p], J[:, 1 + p :], spline_weight, spline_scaler, base_weight, basis, J,
                       squash)
 
@@ -152,13 +150,16 @@ def _layer_jet(x, gx, hx, spline_weight, spline_scaler, base_weight, basis: JetB
     """x (N, I), gx and hx (N, P, I), any strides -> the stacked jet (N, 1 + 2P, O), by the chosen backend.
 
     J: the stacked (N, 1 + 2P, I) tensor that x, gx and hx are views of, where the caller has one. The C
-    kernels take it whole, so that its gradient is one tensor, not three slices' zero-padded sums; squash
-    goes to them (the other paths never get one).
+    kernels take it whole, so that its gradient is one tensor, not three slices' zero-padded sums. squash
+    (with J): the C kernels apply it themselves; the other paths get the squashed jet.
     """
     n, p, fan_in = gx.shape
     fan_out = spline_weight.shape[0]
     assert spline_weight.shape == (fan_out, fan_in, basis.num_bases), tuple(spline_weight.shape)
     path = _path(x, basis, p)
+    if squash is not None and path != "native":
+        J, squash = _squashed(J, *squash), None
+        x, gx, hx = J[:, 0], J[:, 1 : 1 + p], J[:, 1 + p :]
     if path == "reference":
         y, gy, hy = reference_jet(x, gx.transpose(1, 2), hx.transpose(1, 2), spline_weight, spline_scaler,
                                   base_weight, basis)

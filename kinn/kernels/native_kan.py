@@ -125,9 +125,9 @@ def _run(kernel: str, J, wt, basis, squash, inputs: list, outputs: list, chunks:
     shape = [n, chunks, (s - 1) // 2, fan_in, wt.shape[2], basis.grid, basis.order + 1, wt.shape[1]]
     squash = squash or (0.0, 0.0)  # b = 0: none
     reals = [real(v) for v in (basis.lo, basis.grid / (basis.hi - basis.lo), *squash)]
+    table = _table(basis.grid, basis.order, basis.lo, basis.hi, J.dtype)
     out = [ctypes.c_void_p(t.data_ptr() if t is not None else None) for t in outputs]
-    fn(_ptr(J), _ptr(wt), _ptr(_table(basis, J.dtype)), *reals, *map(_ptr, inputs), *map(ctypes.c_int64, shape),
-       *out)
+    fn(_ptr(J), _ptr(wt), _ptr(table), *reals, *map(_ptr, inputs), *map(ctypes.c_int64, shape), *out)
 
 
 def _ptr(t: torch.Tensor) -> ctypes.c_void_p:
@@ -135,8 +135,9 @@ def _ptr(t: torch.Tensor) -> ctypes.c_void_p:
 
 
 @functools.lru_cache(maxsize=64)
-def _table(basis, dtype) -> torch.Tensor:
-    return uniform_bspline_polynomials(basis.grid, basis.order, basis.lo, basis.hi, 3, dtype).contiguous()
+def _table(grid: int, order: int, lo: float, hi: float, dtype) -> torch.Tensor:
+    # keyed by the grid's numbers, not the basis, whose knots tensor a cache would keep alive
+    return uniform_bspline_polynomials(grid, order, lo, hi, 3, dtype).contiguous()
 
 
 @functools.lru_cache(maxsize=1)
