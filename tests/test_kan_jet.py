@@ -233,6 +233,19 @@ def test_native_kernels_fuse_the_squash_between_layers(native, squash, dtype, to
     assert_all_close(results[1], results[0], tol)
 
 
+def test_native_kernels_refuse_what_they_do_not_handle(native):
+    from kinn.kernels import JetBasis
+
+    basis = JetBasis("bspline", 3, 13, 10)
+    J, weight = torch.randn(8, 5, 3), torch.randn(4, 3, 14)
+    with pytest.raises(ValueError, match="order <= 7 and at most 8 coordinates; got bspline, order 8, P = 2"):
+        native_kan.native_stacked_jet(J, weight, basis._replace(order=8))
+    with pytest.raises(ValueError, match="at most 8 coordinates; got bspline, order 3, P = 9"):
+        native_kan.native_stacked_jet(torch.randn(8, 19, 3), weight, basis)
+    with pytest.raises(ValueError, match="take float32 or float64 CPU tensors, not torch.float16 on cpu"):
+        native_kan.native_stacked_jet(J.half(), weight.half(), basis)
+
+
 def test_native_kernels_carry_nan_without_reading_out_of_bounds(native):
     """A NaN input (a diverged run) is located at the grid's low end, never at a garbage row; NaN comes out."""
     layer = make_layer()
