@@ -1,26 +1,35 @@
 """kinn: physics-informed PDE solvers — a problem catalogue solved by KAN, FNO and MLP families.
 
     import kinn
-    result = kinn.solve("poisson2d", solver="mlp", steps=2000, lbfgs=500)
+    result = kinn.solve("poisson2d", family="mlp", steps=2000, lbfgs=500)
     result.errors["rel_l2/u"], result.predict([[0.5, 0.5]])["u"]
     again = kinn.load(result.run_dir)
-    table = kinn.compare("poisson2d", solvers=("mlp", "kan", "deepxde"), seeds=3, budget_steps=2000)
+    table = kinn.compare("poisson2d", families=("mlp", "kan", "deepxde"), seeds=3, budget_steps=2000)
 
 The names below load on first use: `import kinn.kernels` or `import kinn.solvers.kan` needs only torch,
 not deepxde (whose import is slow and absent from bare GPU images).
+
+The package follows the pipeline: `pde/` (the vocabulary a problem is written in), `forms/` (how it is
+posed for training), `models/` (families' networks wrapped for a problem), `run/` (config, the training
+loop, the run directory), `data/` (references and datasets), `comparison/`, `kernels/`.
 """
 import importlib
 
 _WHERE = {
-    "solve": "api", "load": "api", "Result": "api", "compare": "comparison", "Comparison": "comparison",
-    "Problem": "problem", "StrongForm": "forms", "EnergyForm": "forms", "OperatorForm": "forms", "InverseForm": "forms", "Unknown": "forms", "UnknownField": "forms", "Observations": "forms", "KinnError": "errors",
-    "Dirichlet": "conditions", "Neumann": "conditions", "Initial": "conditions", "Traction": "conditions",
-    "OutputTransform": "conditions", "BoundaryResidual": "conditions", "Interface": "conditions",
-    "SegmentResidual": "conditions",
-    "Interval": "geometry", "Rectangle": "geometry", "Disk": "geometry", "Polygon": "geometry",
-    "TimeDomain": "geometry", "GeometryXTime": "geometry", "at": "geometry",
+    "solve": "run.pipeline", "load": "run.pipeline", "Result": "run.pipeline",
+    "compare": "comparison.compare", "Comparison": "comparison.compare",
+    "Problem": "pde.problem", "KinnError": "errors", "Family": "models.family",
+    "Form": "forms.base", "StrongForm": "forms.strong", "EnergyForm": "forms.energy", "OperatorForm": "forms.operator",
+    "InverseForm": "forms.inverse_problem", "Unknown": "forms.inverse_problem",
+    "UnknownField": "forms.inverse_problem", "Observations": "forms.inverse_problem",
+    "Dirichlet": "pde.conditions", "Neumann": "pde.conditions", "Initial": "pde.conditions",
+    "Traction": "pde.conditions", "OutputTransform": "pde.conditions", "BoundaryResidual": "pde.conditions",
+    "Interface": "pde.conditions", "SegmentResidual": "pde.conditions",
+    "Interval": "pde.geometry", "Rectangle": "pde.geometry", "Disk": "pde.geometry", "Polygon": "pde.geometry",
+    "TimeDomain": "pde.geometry", "GeometryXTime": "pde.geometry", "at": "pde.geometry",
 }
-__all__ = [*_WHERE, "ops", "mechanics"]
+_MODULES = {"ops": "pde.ops", "mechanics": "pde.mechanics", "geometry": "pde.geometry"}
+__all__ = [*_WHERE, *_MODULES]
 __version__ = "0.1.0"
 
 
@@ -29,6 +38,6 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
         globals()[name] = value  # later lookups skip this function
         return value
-    if name in ("ops", "mechanics"):
-        return importlib.import_module(f".{name}", __name__)
+    if name in _MODULES:
+        return importlib.import_module(f".{_MODULES[name]}", __name__)
     raise AttributeError(f"module 'kinn' has no attribute '{name}'")

@@ -1,15 +1,16 @@
 """The `kinn` command line: list, solve, compare, show.
 
     kinn list
-    kinn solve NAME [--solver mlp] [--form strong] [--steps N] [--lbfgs N] [--lr LR] [--device D]
+    kinn solve NAME [--family mlp] [--form strong] [--steps N] [--lbfgs N] [--lr LR] [--device D]
                     [--dtype float32|float64] [--seed S] [--out DIR] [--config FILE] [--set KEY=VALUE] [--json]
     kinn solve --resume RUN_DIR [--json]
-    kinn compare NAME [--solvers mlp,kan,deepxde] [--form F] [--seeds N] [--budget-steps N | --budget-seconds S]
+    kinn compare NAME [--families mlp,kan,deepxde] [--form F] [--seeds N] [--budget-steps N | --budget-seconds S]
                       [--lbfgs N] [--match params|width|none] [--params N] [--lr LR] [--device D] [--dtype D]
                       [--out DIR] [--config FILE] [--set KEY=VALUE | FAMILY.OPTION=VALUE] [--json]
     kinn show RUN_DIR [--json]
 
 Mistakes (an unknown name, a bad number, a malformed file) print one line `kinn: error: ...` and exit 2.
+`--solver` and `--solvers` are the older names of `--family` and `--families`, and still work.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ import dataclasses
 import json
 import sys
 
-from .errors import KinnError
+from kinn.errors import KinnError
+from kinn.run.config import DERIVATIVES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,7 +50,7 @@ def _count(text: str) -> int:
 
 def _setting(text: str) -> tuple[list[str], object]:
     """KEY=VALUE with a dotted key and a TOML value: model.widths=[64,64], train.lr=1e-4."""
-    from .config import tomllib
+    from kinn.run.config import tomllib
 
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -62,7 +64,9 @@ def _setting(text: str) -> tuple[list[str], object]:
 
 def _shared(p: argparse.ArgumentParser) -> None:
     """The options `solve` and `compare` share, with the same meaning."""
-    p.add_argument("--form", choices=("strong", "energy", "inverse", "operator"), help="default: the problem's first form")
+    from kinn.registry import form_kinds
+
+    p.add_argument("--form", choices=form_kinds(), help="default: the problem's first form")
     p.add_argument("--lr", type=float, help="Adam learning rate")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--dtype", choices=("float32", "float64"))
@@ -71,16 +75,16 @@ def _shared(p: argparse.ArgumentParser) -> None:
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="kinn", description="Physics-informed PDE solvers: KAN, FNO and MLP on a problem catalogue.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("list", help="problems with their forms, and the solver families with their options")
+    sub.add_parser("list", help="problems with their forms, and the families with their options")
     s = sub.add_parser("solve", help="solve a problem and write a run directory")
     s.add_argument("problem", nargs="?", help="a problem name (see `kinn list`)")
     s.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last checkpoint")
-    s.add_argument("--solver", help="solver family (default mlp)")
+    s.add_argument("--family", "--solver", dest="family", help="the family: mlp, kan, fno (default mlp)")
     _shared(s)
     s.add_argument("--steps", type=_count, help="Adam steps")
     s.add_argument("--lbfgs", type=_count, help="L-BFGS iterations after Adam")
     s.add_argument("--seed", type=_count)
-    s.add_argument("--derivatives", choices=("auto", "jet", "autograd"),
+    s.add_argument("--derivatives", choices=DERIVATIVES,
                    help="how residuals get derivatives: forward jets or nested autograd (default auto)")
     s.add_argument("--out", help="parent folder of the run directory (default runs/)")
     s.add_argument("--config", help="a TOML config file (a run directory's config.toml re-runs it)")
@@ -89,7 +93,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object (see README) instead of a summary")
     c = sub.add_parser("compare", help="solve a problem with several solver families under equal budgets")
     c.add_argument("problem", help="a problem name (see `kinn list`)")
-    c.add_argument("--solvers", default="mlp,kan", help="comma-separated families; deepxde adds DeepXDE's own Model")
+    c.add_argument("--families", "--solvers", dest="families", default="mlp,kan",
+                   help="comma-separated families; deepxde adds DeepXDE's own Model")
     _shared(c)
     c.add_argument("--seeds", type=_count, default=3, help="runs per family, seeds 0 .. N-1 (default 3)")
     budget = c.add_mutually_exclusive_group()
@@ -111,13 +116,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _list() -> None:
-    from . import registry
+    from kinn import registry
 
     print("problems:")
     for name in registry.problem_names():
         prob = registry.get_problem(name)
         print(f"  {name:<24} forms: {', '.join(prob.forms):<24} {prob.description}")
-    print("solvers:")
+    print("families:")
     for name in registry.family_names():
         try:
             fam = registry.get_family(name)
@@ -133,7 +138,7 @@ def _default(f):
 
 
 def _print_summary(s: dict) -> None:
-    print(f"{s['problem']} | solver {s['solver']} | form {s['form']} | {s['params']} parameters | "
+    print(f"{s['problem']} | family {s['family']} | form {s['form']} | {s['params']} parameters | "
           f"{s['steps']} steps ({s['adam_steps']} Adam + {s['lbfgs_iters']} L-BFGS) | {s['wall_time']:.1f} s")
     print(f"stopped: {s['stop_reason']}")
     held_out = "test samples" if s["form"] == "operator" else "held-out points"
@@ -152,7 +157,7 @@ def _config(path, settings) -> dict:
     """The --config file's table with the --set entries applied."""
     config: dict = {}
     if path:
-        from .config import read_toml
+        from kinn.run.config import read_toml
 
         config = read_toml(path)
     for keys, value in settings:
@@ -166,12 +171,12 @@ def _config(path, settings) -> dict:
 
 
 def _solve(a) -> None:
-    from .api import solve
+    from kinn.run.pipeline import solve
 
     config = _config(a.config, a.settings)
     if not a.problem and not a.resume:
         raise KinnError("name a problem to solve (see `kinn list`), or --resume RUN_DIR")
-    result = solve(a.problem, a.solver, a.form, config=config or None, resume=a.resume, steps=a.steps,
+    result = solve(a.problem, a.family, a.form, config=config or None, resume=a.resume, steps=a.steps,
                    lbfgs=a.lbfgs, lr=a.lr, device=a.device, dtype=a.dtype, seed=a.seed, out=a.out,
                    derivatives=a.derivatives,
                    progress=False if a.json else None)
@@ -182,15 +187,15 @@ def _solve(a) -> None:
 
 
 def _compare(a) -> None:
-    from .comparison import compare
+    from kinn.comparison.compare import compare
 
-    solvers = [s.strip() for s in a.solvers.split(",")]
+    families = [s.strip() for s in a.families.split(",")]
     models: dict = {}  # --set kan.grid=5 is the kan family's option; other keys are config entries
     for keys, value in a.settings:
-        if keys[0] in solvers and len(keys) == 2:
+        if keys[0] in families and len(keys) == 2:
             models.setdefault(keys[0], {})[keys[1]] = value
-    config = _config(a.config, [(k, v) for k, v in a.settings if not (k[0] in solvers and len(k) == 2)])
-    c = compare(a.problem, solvers, a.form, seeds=a.seeds, budget_steps=a.budget_steps,
+    config = _config(a.config, [(k, v) for k, v in a.settings if not (k[0] in families and len(k) == 2)])
+    c = compare(a.problem, families, a.form, seeds=a.seeds, budget_steps=a.budget_steps,
                 budget_seconds=a.budget_seconds, match=None if a.match == "none" else a.match, params=a.params,
                 models=models, out=a.out, config=config, lbfgs=a.lbfgs, lr=a.lr, device=a.device, dtype=a.dtype,
                 progress=False if a.json else None)
@@ -200,7 +205,7 @@ def _compare(a) -> None:
 def _show(a) -> None:
     from pathlib import Path
 
-    from .io import read_json
+    from kinn.run.rundir import read_json
 
     s = read_json(Path(a.run_dir) / "result.json")
     print(json.dumps(s)) if a.json else _print_summary(s)

@@ -7,7 +7,8 @@ from math import pi
 
 import torch
 
-from kinn import Dirichlet, GeometryXTime, Initial, Interval, Problem, StrongForm, TimeDomain, ops
+from kinn.pde import ops
+from kinn import Dirichlet, GeometryXTime, Initial, Interval, Problem, StrongForm, TimeDomain
 
 NU = 0.01 / pi
 

@@ -1,6 +1,6 @@
 """Periodic Burgers as an operator: learn u0 ↦ u(·, 1) of u_t + u u_x = 0.1 u_xx on [0, 1) (FNO benchmark)."""
 from kinn import Interval, OperatorForm, Problem
-from kinn.numerics import make_burgers_dataset
+from kinn.data.generators import make_burgers_dataset
 
 burgers_operator = Problem(
     name="burgers_operator",

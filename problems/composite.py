@@ -7,7 +7,8 @@ from the exact solution. Energy form: Π = ∫ ½ a|∇u|² + 16 r² u, u = g + 
 """
 import torch
 
-from kinn import Dirichlet, EnergyForm, Problem, Rectangle, ops
+from kinn.pde import ops
+from kinn import Dirichlet, EnergyForm, Problem, Rectangle
 
 A_IN, A_OUT, R0 = 1 / 15, 1.0, 0.5
 

@@ -11,7 +11,8 @@ boundary (a well-posed inverse problem needs K there, or K somewhere on every pa
 """
 import torch
 
-from kinn import BoundaryResidual, Dirichlet, InverseForm, Observations, Problem, Rectangle, UnknownField, ops
+from kinn.pde import ops
+from kinn import BoundaryResidual, Dirichlet, InverseForm, Observations, Problem, Rectangle, UnknownField
 
 SOURCE = 10.0
 

@@ -14,7 +14,8 @@ each with its own network, joined across the ligament x > 0, y = 0:
 """
 import torch
 
-from kinn import Dirichlet, EnergyForm, Interface, Problem, Rectangle, SegmentResidual, StrongForm, ops
+from kinn.pde import ops
+from kinn import Dirichlet, EnergyForm, Interface, Problem, Rectangle, SegmentResidual, StrongForm
 
 
 def exact(x):  # (N, 1)

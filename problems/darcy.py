@@ -1,7 +1,8 @@
 """Darcy flow, the FNO benchmark: learn the map a ↦ u of −∇·(a∇u) = 1 on [0,1]², u = 0 on the boundary,
 for coefficients a thresholded from a Gaussian random field (12 / 3), from 1,000 solved pairs."""
-from kinn import OperatorForm, Problem, Rectangle, ops
-from kinn.numerics import make_darcy_dataset
+from kinn.pde import ops
+from kinn import OperatorForm, Problem, Rectangle
+from kinn.data.generators import make_darcy_dataset
 
 darcy = Problem(
     name="darcy",

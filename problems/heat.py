@@ -3,7 +3,8 @@ from math import pi
 
 import torch
 
-from kinn import Dirichlet, GeometryXTime, Initial, Interval, Problem, StrongForm, TimeDomain, ops
+from kinn.pde import ops
+from kinn import Dirichlet, GeometryXTime, Initial, Interval, Problem, StrongForm, TimeDomain
 
 K = 50 * pi  # the wavenumber: 25 periods on [0, 1]
 

@@ -3,7 +3,8 @@ from math import pi
 
 import torch
 
-from kinn import Dirichlet, Problem, Rectangle, StrongForm, ops
+from kinn.pde import ops
+from kinn import Dirichlet, Problem, Rectangle, StrongForm
 
 K = 1.0
 

@@ -7,7 +7,8 @@ distance to the polygon (smooth enough: it is differentiated once).
 import numpy as np
 import torch
 
-from kinn import Dirichlet, EnergyForm, Polygon, Problem, StrongForm, ops
+from kinn.pde import ops
+from kinn import Dirichlet, EnergyForm, Polygon, Problem, StrongForm
 
 
 def snowflake(level: int = 2) -> np.ndarray:

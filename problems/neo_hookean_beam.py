@@ -9,7 +9,8 @@ at random every step (`points.jitter`), which a KAN needs.
 """
 import torch
 
-from kinn import EnergyForm, OutputTransform, Problem, Rectangle, Traction, at, mechanics
+from kinn.pde import mechanics
+from kinn import EnergyForm, OutputTransform, Problem, Rectangle, Traction, at
 
 E, NU, LENGTH, LOAD = 1000.0, 0.3, 4.0, -5.0
 

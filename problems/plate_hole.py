@@ -8,7 +8,7 @@ import torch
 
 from kinn import (BoundaryResidual, Dirichlet, EnergyForm, InverseForm, Observations, OutputTransform, Problem,
                   Rectangle, StrongForm, Traction, Unknown, at, mechanics)
-from kinn.geometry import Disk
+from kinn.pde.geometry import Disk
 
 E, NU, LOAD, L, R = 1000.0, 0.3, 100.0, 20.0, 5.0
 

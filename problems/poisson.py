@@ -3,7 +3,8 @@ from math import pi
 
 import torch
 
-from kinn import Dirichlet, EnergyForm, Interval, Problem, Rectangle, StrongForm, ops
+from kinn.pde import ops
+from kinn import Dirichlet, EnergyForm, Interval, Problem, Rectangle, StrongForm
 
 
 def exact2d(x):  # x: (N, 2)

@@ -36,7 +36,8 @@ from typing import Callable
 
 import torch
 
-from kinn import jets, kernels  # torch only: kinn loads deepxde lazily, for problems and solving
+from kinn.kernels import jets
+from kinn import kernels  # torch only: kinn loads deepxde lazily, for problems and solving
 from kinn.solvers import kan
 
 P = 2  # physical coordinates
@@ -98,7 +99,7 @@ class Net(torch.nn.Module):
 
 class MLP(torch.nn.Module):
     """The same-width tanh MLP: behind the same coordinate map for the layer case (one 64 x 64 tanh layer,
-    outputs summed), or the net [2, 64, 64, 1]; jets by `kinn.jets`."""
+    outputs summed), or the net [2, 64, 64, 1]; jets by `kinn.kernels.jets`."""
 
     def __init__(self, widths, mapped: Layer | None = None):
         super().__init__()

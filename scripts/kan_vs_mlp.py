@@ -24,7 +24,7 @@ def main() -> None:
     ap.add_argument("--out", default="runs/kan_vs_mlp")
     a = ap.parse_args()
     for name in a.problems:
-        c = kinn.compare(name, solvers=("kan", "mlp"), seeds=a.seeds, budget_steps=a.steps, match="params",
+        c = kinn.compare(name, ("kan", "mlp"), seeds=a.seeds, budget_steps=a.steps, match="params",
                          dtype=a.dtype, out=f"{a.out}/{name}", progress=False)
         print(f"\n## {name}: {a.steps} Adam steps, {a.seeds} seeds, {a.dtype}\n\n{c.table()}\n", flush=True)
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 import kinn
-from kinn.api import resolve_config
+from kinn.run.pipeline import resolve_config
 
 # (problem, form, run settings, KINN's KAN, {metric: (published MLP, published KAN)})
 EXAMPLES = [

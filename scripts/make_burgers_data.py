@@ -4,7 +4,7 @@
     u_t + (u^2 / 2)_x = nu u_xx on [0, 1) periodic; u0 ~ N(0, 625 (-Laplacian + 25 I)^(-2)); output u(., t_final).
 
 Inputs "u0", outputs "u" on x_j = j / n, float32; Fourier pseudo-spectral / ETDRK4 solver and layout:
-kinn.numerics.make_burgers_dataset, data/README.md ("Operator datasets"). Prints the time taken and the
+kinn.data.generators.make_burgers_dataset, data/README.md ("Operator datasets"). Prints the time taken and the
 solver's error on an exact (Cole-Hopf) solution at this n, nu and t_final.
 
 Usage:  python scripts/make_burgers_data.py [--out data/burgers_operator.h5] [--n 1024] [--n-train 1000]
@@ -18,9 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from kinn.datasets import read_dataset
+from kinn.data.datasets import read_dataset
 from kinn.errors import KinnError
-from kinn.numerics import burgers_check, make_burgers_dataset
+from kinn.data.generators import burgers_check, make_burgers_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 

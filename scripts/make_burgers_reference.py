@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kinn.numerics import etdrk4_coefficients, etdrk4_step  # Kassam & Trefethen's ETDRK4
+from kinn.data.generators import etdrk4_coefficients, etdrk4_step  # Kassam & Trefethen's ETDRK4
 
 NU = 0.01 / np.pi
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,10 +153,10 @@ def spectral_solve(x, t, npts: int = 2048, dt: float = 2.5e-5, nu: float = NU) -
 # Build, check, write
 # ----------------------------------------------------------------------------------------------------
 def write_h5(path: Path, x, t, u, attrs: dict) -> None:
-    """Write the grid layout atomically (kinn.io.atomic_write)."""
+    """Write the grid layout atomically (kinn.run.rundir.atomic_write)."""
     import h5py
 
-    from kinn.io import atomic_write
+    from kinn.run.rundir import atomic_write
 
     def write(tmp):
         with h5py.File(tmp, "w") as f:

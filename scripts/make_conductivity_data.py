@@ -3,7 +3,7 @@
 
     −∇·(K∇T) = 10 on [0, 1]², T = 0 on the boundary, K = k_true of `kinn/problems/conductivity.py`,
 
-by the conservative finite-volume scheme of `kinn.numerics.darcy_fd` (second order for smooth K) on the
+by the conservative finite-volume scheme of `kinn.data.generators.darcy_fd` (second order for smooth K) on the
 n × n node grid. Written in the reference `points` layout (data/README.md): every node, fields/T, and
 derived/K (the true field, for plots; the inverse form never reads it). Prints the scheme's error at
 n and n/2 against Richardson's estimate from n and 2n − 1, i.e. how far the data are from the continuum.
@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kinn.numerics import darcy_fd
+from kinn.data.generators import darcy_fd
 from kinn.problems.conductivity import SOURCE, k_true
-from kinn.reference import write_points
+from kinn.data.reference import write_points
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     command = shlex.join(["python", "scripts/make_conductivity_data.py", *(sys.argv[1:] if argv is None else argv)])
     write_points(a.out, nodes, {"T": T}, {
         "problem": "conductivity_inverse", "created_by": command,
-        "method": f"conservative finite volumes (kinn.numerics.darcy_fd), harmonic face means, {a.n}^2 nodes",
+        "method": f"conservative finite volumes (kinn.data.generators.darcy_fd), harmonic face means, {a.n}^2 nodes",
         "equation": f"-div(K grad T) = {SOURCE} on [0,1]^2, T = 0 on the boundary",
         "k_true": "1 + x/2 + exp(-30((x-0.6)^2 + (y-0.4)^2))/2",
         "accuracy": line,

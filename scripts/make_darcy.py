@@ -4,7 +4,7 @@
     -div(a grad u) = 1 on [0, 1]^2, u = 0 on the boundary; a = 12 | 3 thresholded from a Gaussian random field.
 
 Inputs "a", outputs "u" on the n x n node grid (n odd: the FNO family trains on every 2nd node), float32;
-finite-volume solver and layout: kinn.numerics.make_darcy_dataset, data/README.md ("Operator datasets").
+finite-volume solver and layout: kinn.data.generators.make_darcy_dataset, data/README.md ("Operator datasets").
 Prints the time taken and the solver's error on a manufactured solution at this n and at (n + 1) / 2.
 
 Usage:  python scripts/make_darcy.py [--out data/darcy.h5] [--n 129] [--n-train 1000] [--n-test 100] [--seed 0]
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from kinn.errors import KinnError
-from kinn.numerics import darcy_check, make_darcy_dataset
+from kinn.data.generators import darcy_check, make_darcy_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -50,9 +50,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kinn import mechanics
-from kinn.numerics import rel_l2, richardson
-from kinn.reference import write_points
+from kinn.pde import mechanics
+from kinn.data.generators import rel_l2, richardson
+from kinn.data.reference import write_points
 
 ROOT = Path(__file__).resolve().parent.parent
 LENGTH, HEIGHT = 4.0, 1.0

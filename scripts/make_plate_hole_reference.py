@@ -50,9 +50,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kinn import mechanics
-from kinn.numerics import rel_l2, richardson
-from kinn.reference import write_points
+from kinn.pde import mechanics
+from kinn.data.generators import rel_l2, richardson
+from kinn.data.reference import write_points
 
 ROOT = Path(__file__).resolve().parent.parent
 RADIUS, HALF = 5.0, 20.0          # hole radius, half-width of the plate (quarter plate [0, HALF]^2)

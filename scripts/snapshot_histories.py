@@ -63,7 +63,7 @@ def snapshot() -> dict:
     torch.set_num_threads(1)
     out = {}
     with tempfile.TemporaryDirectory() as data:
-        from kinn.numerics import make_darcy_dataset
+        from kinn.data.generators import make_darcy_dataset
 
         make_darcy_dataset(Path(data) / "darcy.h5", n=17, n_train=40, n_test=8, progress=False)
         for key, (problem, solver, form, opts) in RUNS.items():

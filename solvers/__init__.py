@@ -1,4 +1,4 @@
-"""The solver families: registry name -> "module:class" of a `kinn.family.Family` subclass."""
+"""The solver families: registry name -> "module:class" of a `kinn.models.family.Family` subclass."""
 
 FAMILIES = {
     "mlp": "kinn.solvers.mlp:MLPFamily",

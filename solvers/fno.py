@@ -14,7 +14,7 @@ Reference: Z. Li, N. Kovachki, K. Azizzadenesheli, B. Liu, K. Bhattacharya, A. S
 "Fourier Neural Operator for Parametric Partial Differential Equations", ICLR 2021 (arXiv:2010.08895).
 
 Unlike the mlp and kan families, an FNO does not map points (N, d) -> (N, C) but grids
-(B, C_in, *grid) -> (B, C_out, *grid); the class attribute `FNO.grid = True` tells the core so. Coordinate
+(B, C_in, *grid) -> (B, C_out, *grid); the family's `lattice = True` tells the core so. Coordinate
 channels, scaled to [-1, 1], are supplied by the caller as ordinary input channels.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kinn.errors import KinnError
-from kinn.family import Family
+from kinn.models.family import Family
 
 ACTIVATIONS = {"gelu": F.gelu, "tanh": torch.tanh, "relu": F.relu, "silu": F.silu}
 DIMS = (1, 2)
@@ -138,7 +138,6 @@ class FNO(nn.Module):
     Works at any resolution: the weights do not depend on the grid size.
     """
 
-    grid = True  # maps grids, not points: the core checks this
 
     def __init__(
         self,
@@ -211,7 +210,7 @@ class FNOConfig:
 class FNOFamily(Family):
     """Fourier neural operators (Li et al. 2021) on 1-D and 2-D box domains. Options: see `FNOConfig`.
 
-    The network maps grids, not points (`FNO.grid`): a problem's D coordinates become D input channels
+    The network maps lattices, not points (`lattice`): a problem's D coordinates become D input channels
     on a D-dimensional regular grid over the domain's bounding box, so only boxes (intervals, rectangles,
     an interval in space and time) are supported.
     """
@@ -219,13 +218,14 @@ class FNOFamily(Family):
     name = "fno"
     Config = FNOConfig
     forms = frozenset({"strong", "operator"})
-    # strong form: residuals by the grid backend on a regular grid of about 64 x 64 nodes (kinn.grid)
-    defaults = {"points": {"sampler": "grid", "n_interior": 4096}}
+    # strong form: residuals by the grid backend on a regular grid of about 64 x 64 nodes (kinn.models.lattice)
+    lattice = True
+    defaults = {"points": {"sampler": "lattice", "n_interior": 4096}}
 
-    def check(self, problem, form: str, config: FNOConfig | None = None) -> None:
+    def check(self, problem, form: str, config: FNOConfig | None = None, train=None) -> None:
         """Refuse forms other than strong and operator, domains that are not boxes, and more than 2 axes."""
         super().check(problem, form, config)
-        from kinn import geometry
+        from kinn.pde import geometry
 
         g = geometry.space(problem.domain)
         boxes = (geometry.Interval, geometry.TimeDomain, geometry.Rectangle, geometry.Hypercube,

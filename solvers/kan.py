@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from kinn.errors import KinnError, unknown
-from kinn.jets import Jet
-from kinn.family import Family
+from kinn.kernels.jets import Jet, JetNetwork
+from kinn.models.family import Family
 from kinn.kernels import (
     JetBasis,
     chebyshev,
@@ -135,7 +135,7 @@ class KANLinear(nn.Module):
         return kan_layer_jet(x, gx, hx, self.spline_weight, self.spline_scaler, self.base_weight, self._jet_basis())
 
     def stacked_jet(self, J: torch.Tensor, squash: tuple[float, float] | None = None) -> torch.Tensor:
-        """The jet on the stacked layout of `kinn.jets.Jet`: J (N, 1 + 2P, in) -> (N, 1 + 2P, out), no copies;
+        """The jet on the stacked layout of `kinn.kernels.jets.Jet`: J (N, 1 + 2P, in) -> (N, 1 + 2P, out), no copies;
         with squash = (a, b), of a + b tanh(J) (see `kinn.kernels.stacked_layer_jet`)."""
         return stacked_layer_jet(J, self.spline_weight, self.spline_scaler, self.base_weight, self._jet_basis(),
                                  squash)
@@ -285,7 +285,7 @@ def _edge_splines(layer: KANLinear, points) -> torch.Tensor:
     return torch.einsum("pim,oim->ipo", layer.bases(points), weight.to(torch.float64))
 
 
-class KAN(nn.Module):
+class KAN(nn.Module, JetNetwork):
     """KAN layers of the given widths, with `between` applied between consecutive layers.
 
     between "tanh":    plain tanh, as KINN did; hidden inputs lie in (-1, 1), inside the default grid.
@@ -341,7 +341,7 @@ class KAN(nn.Module):
         return fused and get_backend() in ("auto", "native") and native_kan.available()
 
     def jet(self, j: Jet) -> Jet:
-        """The forward pass on derivative jets (`kinn.jets`): each layer's `KANLinear.jet`, and the chain
+        """The forward pass on derivative jets (`kinn.kernels.jets`): each layer's `KANLinear.jet`, and the chain
         rule through what sits between layers."""
         squash = {"tanh": (0.0, 1.0), "rescale": (self._centre, self._half)}.get(self.between)
         for i, layer in enumerate(self.layers):
@@ -426,18 +426,18 @@ class KANFamily(Family):
     Config = KANConfig
     forms = frozenset({"strong", "energy", "inverse"})
 
-    def check(self, problem, form: str, config: KANConfig | None = None) -> None:
+    def check(self, problem, form: str, config: KANConfig | None = None, train=None) -> None:
         """Refuse a B-spline order too low for the derivatives the form takes.
 
-        The order needed is `problem.needs_order` where the problem states it, else 2 for the strong form
-        (second derivatives) and 1 otherwise. Without a config, the defaults are checked.
+        The order needed is `problem.needs_order(form)`: the problem's `order` where it states one, else the
+        form's (2 for the strong form, 1 for the energy form). Without a config, the defaults are checked.
         """
         super().check(problem, form, config)
         config = config or self.Config()
-        needed = getattr(problem, "needs_order", 2 if form == "strong" else 1)
+        needed = problem.needs_order(form)
         if config.basis == "bspline" and config.order < needed:
             raise KinnError(
-                f"solver 'kan' cannot train the {form} form with B-splines of order {config.order}: their "
+                f"family 'kan' cannot train the {form} form with B-splines of order {config.order}: their "
                 f"derivatives beyond order {config.order} vanish and this form takes derivatives of order "
                 f"{needed}; use order >= {needed} (3 is usual)"
             )

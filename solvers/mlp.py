@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from kinn import jets
+from kinn.kernels import jets
 from kinn.errors import KinnError
-from kinn.family import Family
+from kinn.models.family import Family
 
 ACTIVATIONS = {"tanh": torch.tanh, "sin": torch.sin, "silu": nn.functional.silu, "gelu": nn.functional.gelu}
 
@@ -37,7 +37,7 @@ class MLPConfig:
             raise KinnError(f"skip connections need equal hidden widths, got {self.widths}")
 
 
-class MLP(nn.Module):
+class MLP(nn.Module, jets.JetNetwork):
     def __init__(self, in_dim: int, out_dim: int, cfg: MLPConfig):
         super().__init__()
         sizes = [in_dim, *cfg.widths]
@@ -67,7 +67,7 @@ class MLP(nn.Module):
         return self.activation_name in jets.ACTIVATIONS
 
     def jet(self, j: jets.Jet) -> jets.Jet:
-        """The forward pass on derivative jets (`kinn.jets`): the same layers, carried analytically."""
+        """The forward pass on derivative jets (`kinn.kernels.jets`): the same layers, carried analytically."""
         hs = []
         for i, layer in enumerate(self.hidden):
             h = jets.activation(jets.linear(hs[-1] if hs else j, layer.weight, layer.bias), self.activation_name)

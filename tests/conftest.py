@@ -24,19 +24,11 @@ def float64():
     torch.set_default_dtype(previous)
 
 
-class FunctionModel(torch.nn.Module):
-    """A model whose output is a given function of the points: an exact solution as a model."""
-
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)
-
-
 @pytest.fixture
 def function_model():
+    """A model whose output is a given function of the points: an exact solution as a model."""
+    from kinn.models.field import FunctionModel
+
     return FunctionModel
 
 

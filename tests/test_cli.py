@@ -17,7 +17,7 @@ def run(capsys, *argv):
 
 @pytest.mark.parametrize("argv, message", [
     (["solve", "poison2d"], "unknown problem 'poison2d' (did you mean 'poisson2d'?); valid: "),
-    (["solve", "poisson2d", "--solver", "mpl"], "unknown solver 'mpl' (did you mean 'mlp'?); valid: fno, kan, mlp"),
+    (["solve", "poisson2d", "--solver", "mpl"], "unknown family 'mpl' (did you mean 'mlp'?); valid: fno, kan, mlp"),
     (["solve", "poisson2d", "--form", "inverse"], "problem 'poisson2d' has no inverse form; it has: strong, energy"),
     (["solve", "poisson2d", "--form", "weak"], "argument --form: invalid choice: 'weak'"),
     (["solve", "poisson2d", "--steps", "-5"], "argument --steps: must be a non-negative integer, got '-5'"),
@@ -40,7 +40,7 @@ def test_config_file_errors(capsys, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('problem = "poisson2d"\nsolverr = "mlp"\n')
     code, _, err = run(capsys, "solve", "poisson2d", "--config", str(bad))
-    assert code == 2 and "unknown key(s) solverr; allowed: derivatives, form, model, name, out, points, problem, solver, train" in err
+    assert code == 2 and "unknown key(s) solverr; allowed: derivatives, family, form, model, name, out, points, problem, train" in err
     bad.write_text("[train\n")
     code, _, err = run(capsys, "solve", "poisson2d", "--config", str(bad))
     assert code == 2 and "is not valid TOML" in err
@@ -49,7 +49,7 @@ def test_config_file_errors(capsys, tmp_path):
 
 
 def test_missing_or_malformed_data_file(capsys, tmp_path, monkeypatch):
-    from kinn.reference import _load
+    from kinn.data.reference import _load
 
     monkeypatch.setenv("KINN_DATA", str(tmp_path))
     _load.cache_clear()
@@ -76,7 +76,7 @@ def test_solve_json_and_show(capsys, tmp_path):
                          "--out", str(tmp_path), "--json", "--set", "points.n_eval=50")
     assert code == 0, err
     s = json.loads(out)
-    assert set(s) == {"problem", "solver", "form", "params", "steps", "adam_steps", "lbfgs_iters", "wall_time",
+    assert set(s) == {"problem", "family", "form", "params", "steps", "adam_steps", "lbfgs_iters", "wall_time",
                       "train_time", "stop_reason", "seed", "dtype", "run_dir", "errors", "residual_rms"}
     assert s["steps"] == 5 and s["errors"]["u"]["rel_l2"] > 0
     code, out, _ = run(capsys, "show", s["run_dir"], "--json")

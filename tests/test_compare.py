@@ -9,9 +9,11 @@ import pytest
 import torch
 
 import kinn
-from kinn import Dirichlet, Interval, KinnError, Neumann, Problem, StrongForm, at, deepxde_adapter, ops
+from kinn.comparison import deepxde_row as deepxde_adapter
+from kinn.pde import ops
+from kinn import Dirichlet, EnergyForm, Interval, KinnError, Neumann, Problem, StrongForm, at
 from kinn.cli import main
-from kinn.comparison import _count, _sizes
+from kinn.comparison.compare import _count, _sizes
 
 SMALL = {"n_interior": 100, "n_boundary": 40, "n_eval": 200}
 SOLVERS = ("mlp", "kan", "deepxde")
@@ -110,7 +112,7 @@ def test_match_width_gives_every_family_the_same_widths():
 def test_deepxde_row_is_scored_like_the_others(comparison):
     for seed in (0, 1):
         s = comparison.results["deepxde", seed].summary()
-        assert s["solver"] == "deepxde" and np.isfinite(s["errors"]["u"]["rel_l2"]) and s["residual_rms"] > 0
+        assert s["family"] == "deepxde" and np.isfinite(s["errors"]["u"]["rel_l2"]) and s["residual_rms"] > 0
     assert torch.get_default_dtype() == torch.float32
 
 
@@ -148,10 +150,10 @@ def test_deepxde_minimises_kinns_loss(problem):
 @pytest.mark.parametrize("lbfgs, eval_every", [(7, 250), (20, 4)])
 def test_deepxde_lbfgs_runs_exactly_its_iterations(lbfgs, eval_every):
     """DeepXDE runs L-BFGS in chunks that can end early and would run past maxiter; the row caps the last."""
-    opts = dict(kinn.geometry.deepxde.optimizers.config.LBFGS_options)
+    opts = dict(kinn.pde.geometry.deepxde.optimizers.config.LBFGS_options)
     r = deepxde_adapter.solve("poisson2d", steps=4, lbfgs=lbfgs, eval_every=eval_every, write=False, **SMALL)
     assert (r.history.adam_steps, r.history.lbfgs_iters) == (4, lbfgs) and r.history.stop_reason == "step budget used"
-    assert kinn.geometry.deepxde.optimizers.config.LBFGS_options == opts
+    assert kinn.pde.geometry.deepxde.optimizers.config.LBFGS_options == opts
 
 
 @pytest.mark.parametrize("form, settings, reason", [
@@ -162,13 +164,13 @@ def test_deepxde_lbfgs_runs_exactly_its_iterations(lbfgs, eval_every):
 ])
 def test_deepxde_refuses_what_it_cannot_translate(form, settings, reason):
     dual = Problem(name="dual", domain=Interval(0, 1), strong=StrongForm(lambda u, x: ops.laplacian(u)),
-                   energy=object(), exact=lambda x: 0 * x)
+                   energy=EnergyForm(lambda u, x: 0 * u[:, 0]), exact=lambda x: 0 * x)
     with pytest.raises(KinnError, match=reason):
         deepxde_adapter.solve(dual, form, write=False, **settings)
 
 
 def test_unknown_family_is_named_with_the_valid_ones():
-    with pytest.raises(KinnError, match=r"unknown solver 'mpl' \(did you mean 'mlp'\?\); valid: deepxde, fno, kan, mlp"):
+    with pytest.raises(KinnError, match=r"unknown family 'mpl' \(did you mean 'mlp'\?\); valid: deepxde, fno, kan, mlp"):
         kinn.compare("poisson2d", ("mlp", "mpl"))
 
 
@@ -182,20 +184,20 @@ def test_family_without_the_form_is_refused_before_any_run(monkeypatch, tmp_path
 
     monkeypatch.setitem(FAMILIES, "strongonly", StrongOnly)
     dual = Problem(name="dual", domain=Interval(0, 1), strong=StrongForm(lambda u, x: ops.laplacian(u)),
-                   energy=object(), exact=lambda x: 0 * x)
-    with pytest.raises(KinnError, match="solver 'strongonly' does not support the energy form; it supports: strong"):
+                   energy=EnergyForm(lambda u, x: 0 * u[:, 0]), exact=lambda x: 0 * x)
+    with pytest.raises(KinnError, match="family 'strongonly' does not support the energy form; it supports: strong"):
         kinn.compare(dual, ("mlp", "strongonly"), "energy", out=tmp_path / "never")
     assert not (tmp_path / "never").exists()
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--solvers", "mlp,nope"], "unknown solver 'nope'; valid: deepxde, fno, kan, mlp"),
-    (["--solvers", "mlp,mlp"], "a solver is named twice: mlp, mlp"),
+    (["--solvers", "mlp,nope"], "unknown family 'nope'; valid: deepxde, fno, kan, mlp"),
+    (["--solvers", "mlp,mlp"], "a family is named twice: mlp, mlp"),
     (["--budget-steps", "5", "--budget-seconds", "2"], "not allowed with argument --budget-steps"),
     (["--budget-seconds", "0"], "argument --budget-seconds: must be a number of seconds > 0, got '0'"),
     (["--seeds", "0"], "seeds must be a count >= 1"),
     (["--set", "model.widths=[8]"], "a compare config cannot hold [model]"),
-    (["--set", "kan.gird=3"], "unknown option(s) gird for solver 'kan'"),
+    (["--set", "kan.gird=3"], "unknown option(s) gird for family 'kan'"),
     (["--form", "inverse"], "problem 'poisson2d' has no inverse form; it has: strong, energy"),
 ])
 def test_cli_bad_input_gives_one_line(capsys, argv, message):

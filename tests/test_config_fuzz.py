@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from kinn import registry  # noqa: E402
-from kinn.api import build_model, resolve_config  # noqa: E402
+from kinn.run.pipeline import resolve_config  # noqa: E402
 from kinn.cli import parser  # noqa: E402
 from kinn.errors import KinnError  # noqa: E402
 
@@ -30,8 +30,8 @@ def test_random_configs_build_or_say_why(config, solver):
     config = {k: {kk: vv for kk, vv in v.items() if vv is not None} for k, v in config.items()}
     try:
         cfg = resolve_config(problem, solver, None, config)
-        family = registry.get_family(cfg.solver)
-        build_model(problem, family, cfg, torch.device("cpu"), torch.float64)
+        family = registry.get_family(cfg.family)
+        problem.form(cfg.form).build(problem, family, cfg).to(torch.device("cpu"), torch.float64)
     except KinnError as e:
         assert "\n" not in str(e) and str(e)
 

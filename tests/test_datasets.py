@@ -1,4 +1,4 @@
-"""The operator-dataset layout (kinn.datasets): round trip, subsampling, and one clear error per malformed file."""
+"""The operator-dataset layout (kinn.data.datasets): round trip, subsampling, and one clear error per malformed file."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 
 h5py = pytest.importorskip("h5py")
 
-from kinn.datasets import read_dataset, write_dataset  # noqa: E402
+from kinn.data.datasets import read_dataset, write_dataset  # noqa: E402
 from kinn.errors import KinnError  # noqa: E402
 
 TEXT = dict(description="a test set", equation="-u'' = f", method="by hand", created_by="tests/test_datasets.py")

@@ -4,8 +4,9 @@ import math
 import pytest
 import torch
 
-from kinn import geometry
-from kinn import Disk, GeometryXTime, Interval, Polygon, Problem, Rectangle, StrongForm, TimeDomain, ops
+from kinn.pde import geometry
+from kinn.pde import ops
+from kinn import Disk, GeometryXTime, Interval, Polygon, Problem, Rectangle, StrongForm, TimeDomain
 from kinn.errors import KinnError
 from kinn.registry import get_family
 from kinn.solvers.fno import FNO, FNOConfig, FNOFamily, SpectralConv
@@ -126,7 +127,7 @@ def test_fno_runs_on_grids_coarser_than_its_modes():
 @pytest.mark.parametrize("dim,grid", [(1, (16,)), (2, (12, 10))])
 def test_fno_shapes_dtypes_and_gradients(dim, grid, dtype):
     model = FNO(3, 2, dim, modes=4, width=6, depth=3, projection=10).to(dtype)
-    assert FNO.grid is True
+    assert FNOFamily.lattice is True
     y = model(torch.randn(2, 3, *grid, dtype=dtype))
     assert y.shape == (2, 2, *grid) and y.dtype == dtype
     (y * torch.randn_like(y)).sum().backward()

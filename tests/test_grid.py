@@ -1,4 +1,4 @@
-"""The grid backend (kinn.grid): derivatives converge at their order, residuals agree with autograd,
+"""The lattice backend (kinn.pde.lattice): derivatives converge at their order, residuals agree with autograd,
 and GridModel evaluates a grid network at grid nodes and anywhere else."""
 import math
 
@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from kinn import KinnError, geometry, grid, ops, registry
-from kinn.fields import AutogradBackend, Field
+import kinn.run.config
+
+from kinn.pde import geometry, ops
+from kinn.models.lattice import LatticeModel
+from kinn.pde import lattice as grid
+from kinn import KinnError, registry
+from kinn.pde.fields import AutogradBackend, Field
 
 F64 = torch.float64
 
@@ -38,7 +43,7 @@ def test_spectral_derivatives_of_a_periodic_function_are_exact_to_rounding():
 
 def _field_on(shape, f, lo=(0.0, 0.0), hi=(1.0, 1.0)):
     x = torch.as_tensor(grid.nodes(lo, hi, shape), dtype=F64)
-    backend = grid.GridBackend(f(x), shape, grid.spacing(lo, hi, shape))
+    backend = grid.LatticeBackend(f(x), shape, grid.spacing(lo, hi, shape))
     return Field(backend, ("u",), ("x", "y"), 2), x
 
 
@@ -89,7 +94,7 @@ def test_div_of_a_flux_by_autograd_matches_the_closed_form():
 
 
 def test_interior_mask_leaves_out_the_non_periodic_ends():
-    b = grid.GridBackend(torch.zeros(2 * 5 * 4, 1), (5, 4), (1, 1), periodic=(False, True), batch=2)
+    b = grid.LatticeBackend(torch.zeros(2 * 5 * 4, 1), (5, 4), (1, 1), periodic=(False, True), batch=2)
     m = b.interior().reshape(2, 5, 4)
     assert not m[:, [0, -1], :].any() and m[:, 1:-1, :].all()
 
@@ -119,21 +124,21 @@ def test_grid_model_runs_on_grids_and_interpolates_elsewhere():
     fam = registry.get_family("fno")
     torch.manual_seed(0)
     net = fam.build(2, 1, fam.config({"modes": 4, "width": 8, "depth": 2}))
-    model = grid.GridModel(net, [0, 0], [1, 1], (16, 16)).double()
+    model = LatticeModel(net, [0, 0], [1, 1], (16, 16)).double()
     nodes = model.nodes()
     on = model(nodes)
     assert on.shape == (256, 1)
     np.testing.assert_allclose(model(nodes[:5]).detach(), on[:5].detach(), atol=1e-12)  # nodes interpolate exactly
     fine = model(model.nodes((31, 31)))  # another resolution of the same domain runs on that grid
     assert fine.shape == (961, 1)
-    with pytest.raises(KinnError, match="regular grid"):
+    with pytest.raises(KinnError, match="regular lattice"):
         model.backend(torch.rand(10, 2, dtype=F64))
 
 
 def test_fno_needs_the_grid_sampler_and_a_box():
     import kinn
 
-    with pytest.raises(KinnError, match="points.sampler must be 'grid'"):
+    with pytest.raises(KinnError, match="points.sampler must be 'lattice'"):
         kinn.solve("poisson2d", "fno", steps=1, write=False, points={"sampler": "pseudo"})
     disk = kinn.Problem(name="disk", domain=geometry.Disk([0, 0], 1),
                         strong=kinn.StrongForm(lambda u, x: ops.laplacian(u)), exact=lambda x: x[:, :1])
@@ -161,7 +166,9 @@ def test_grid_helpers_name_what_they_cannot_do():
         grid.interpolate(torch.zeros(1, 4, 4, 4), np.zeros(3), np.ones(3), torch.zeros(2, 3))
     with pytest.raises(KinnError, match="at least 2 nodes"):
         grid.axis(0.0, 1.0, 1)
-    with pytest.raises(KinnError, match="sampler 'grid' needs a box domain, not a Disk"):
-        geometry.interior(geometry.Disk([0, 0], 1), 16, "grid")
+    with pytest.raises(KinnError, match="sampler 'lattice' needs a box domain, not a Disk"):
+        geometry.interior(geometry.Disk([0, 0], 1), 16, "lattice")
+    with pytest.raises(KinnError, match="points.sampler 'grid' is now called 'lattice'"):
+        kinn.run.config.PointsConfig(sampler="grid")
     with pytest.raises(KinnError, match="triangulate needs a 2-D domain"):
         geometry.triangulate(geometry.Interval(0, 1), 10, 2)

@@ -1,4 +1,4 @@
-"""The inverse form: unknown scalars fitted with the field to observations (kinn.forms.InverseForm)."""
+"""The inverse form: unknown scalars fitted with the field to observations (kinn.forms.inverse_problem.InverseForm)."""
 import math
 
 import h5py
@@ -113,11 +113,12 @@ def test_an_unknown_field_is_recovered_and_its_error_reported(tmp_path):
 
 def test_observation_nodes_are_not_evaluation_points():
     from kinn import registry
-    from kinn.api import eval_set, resolve_config
+    from kinn.forms.points import eval_set
+    from kinn.run.pipeline import resolve_config
 
     p = registry.get_problem("conductivity_inverse")
     cfg = resolve_config(p, "mlp", "inverse", points={"n_eval": 70000})  # more than there are nodes
-    x, y = eval_set(p, cfg)
+    x, y = eval_set(p, p.form(cfg.form), cfg)
     observed = {tuple(q) for q in p.form("inverse").observations.load(p)[0]}
     assert len(x) == 65536 - 4096 and not any(tuple(q) in observed for q in x)
 

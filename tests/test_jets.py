@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from kinn import geometry, registry
-from kinn.api import build_model, resolve_config
+from kinn.pde import geometry
+from kinn import registry
+from kinn.run.pipeline import resolve_config
 from kinn.errors import KinnError
 from kinn.forms import field_at
 
@@ -16,7 +17,7 @@ MODELS = {"mlp": {"widths": [16, 16, 16, 16], "skip": True}, "mlp-sin": {"widths
 
 def build(problem, family, model_options, derivatives):
     cfg = resolve_config(problem, family, "strong", model=model_options, derivatives=derivatives)
-    return build_model(problem, registry.get_family(family), cfg, torch.device("cpu"), torch.float64)
+    return problem.form(cfg.form).build(problem, registry.get_family(family), cfg).to(torch.device("cpu"), torch.float64)
 
 
 @pytest.mark.parametrize("name", PROBLEMS)
@@ -45,7 +46,7 @@ def test_jet_residual_equals_autograd(name, model):
 
 def test_mixed_and_all_operators_agree():
     """Mixed second derivatives (not carried by the jet) and every ops helper, jet vs autograd."""
-    from kinn import ops
+    from kinn.pde import ops
 
     p = registry.get_problem("poisson2d")
     torch.manual_seed(1)

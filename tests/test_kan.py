@@ -5,6 +5,7 @@ import copy
 import pytest
 import torch
 
+import kinn
 from kinn.errors import KinnError
 from kinn.kernels import use_reference
 from kinn.solvers.kan import KAN, KANFamily, KANLinear, extend_grid, update_grid
@@ -239,11 +240,25 @@ def test_family_config_rejects_unknown_and_bad_options():
 def test_family_refuses_order_one_splines_for_the_strong_form():
     family = KANFamily()
     order1 = family.config({"order": 1})
+    poisson = kinn.registry.get_problem("poisson2d")
     with pytest.raises(KinnError, match="strong form with B-splines of order 1.*use order >= 2"):
-        family.check(None, "strong", order1)
-    family.check(None, "energy", order1)  # first derivatives only
-    family.check(None, "strong", family.config({"order": 1, "basis": "chebyshev"}))  # smooth in x
-    family.check(None, "strong")  # the defaults
+        family.check(poisson, "strong", order1)
+    family.check(poisson, "energy", order1)  # first derivatives only
+    family.check(poisson, "strong", family.config({"order": 1, "basis": "chebyshev"}))  # smooth in x
+    family.check(poisson, "strong")  # the defaults
+
+
+def test_order_check_runs_through_the_public_api():
+    """kinn.solve refuses order-1 splines for a second-order residual before training, and a problem that
+    declares a fourth-order residual refuses cubic splines."""
+    with pytest.raises(KinnError, match="order 1: their derivatives beyond order 1 vanish.*order 2"):
+        kinn.solve("poisson2d", "kan", "strong", model={"order": 1}, steps=1, write=False, progress=False)
+    p = kinn.registry.get_problem("poisson2d")
+    fourth = kinn.Problem("fourth", p.domain, forms=[p.form("strong")], exact=p.exact, order=4)
+    with pytest.raises(KinnError, match="order 3: .*order 4; use order >= 4"):
+        kinn.solve(fourth, "kan", steps=1, write=False, progress=False)
+    r = kinn.solve(fourth, "kan", model={"order": 4}, steps=1, write=False, progress=False, n_eval=10)
+    assert r.history.adam_steps == 1
 
 
 def test_family_builds_the_configured_network():

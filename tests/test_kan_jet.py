@@ -321,7 +321,7 @@ def test_triton_tanh_jet_equals_the_pytorch_rule(dtype, tol):
     pytest.importorskip("triton")
     if not (CUDA or INTERPRETED):
         pytest.skip("no CUDA device: test_triton_kernels_under_the_interpreter runs this in a child process")
-    from kinn import jets
+    from kinn.kernels import jets
     from kinn.kernels.triton_activation import triton_tanh_jet
 
     device = "cuda" if CUDA and not INTERPRETED else "cpu"
@@ -342,7 +342,7 @@ def test_triton_tanh_jet_equals_the_pytorch_rule(dtype, tol):
 
 def test_fused_tanh_jet_on_cpu_equals_the_rule_and_keeps_only_its_input():
     """The CPU node of `activation(..., fused=True)`: the rule's values and gradients, one saved tensor."""
-    from kinn import jets
+    from kinn.kernels import jets
 
     J = torch.randn(30, 5, 7, dtype=torch.float64) * 2
     assert torch.autograd.gradcheck(lambda J: jets._TanhJet.apply(J), (J.clone().requires_grad_(True),))

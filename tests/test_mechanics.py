@@ -1,11 +1,12 @@
-"""kinn.mechanics against closed forms, in float64."""
+"""kinn.pde.mechanics against closed forms, in float64."""
 import math
 
 import pytest
 import torch
 
-from kinn import KinnError, mechanics
-from kinn.fields import AutogradBackend, Field
+from kinn.pde import mechanics
+from kinn import KinnError
+from kinn.pde.fields import AutogradBackend, Field
 
 F64 = torch.float64
 

@@ -1,14 +1,14 @@
 """The classical solvers behind the operator datasets: orders of convergence on exact solutions, GRF sanity.
 
 Manufactured and exact solutions are written out here, independently of the self-check helpers in
-kinn.numerics. About 2 s.
+kinn.data.generators. About 2 s.
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from kinn.numerics import (burgers_default_steps, burgers_spectral, darcy_coefficient, darcy_fd, grf_1d_periodic,
+from kinn.data.generators import (burgers_default_steps, burgers_spectral, darcy_coefficient, darcy_fd, grf_1d_periodic,
                            grf_2d)
 
 PI = np.pi

@@ -1,4 +1,4 @@
-"""Operator learning (kinn.operator): FNO on a small Darcy dataset made by the project's own generator."""
+"""Operator learning (kinn.models.operator): FNO on a small Darcy dataset made by the project's own generator."""
 import json
 
 import numpy as np
@@ -8,8 +8,8 @@ import torch
 import kinn
 from kinn import KinnError, registry
 from kinn.cli import main
-from kinn.datasets import read_dataset, write_dataset
-from kinn.numerics import make_darcy_dataset
+from kinn.data.datasets import read_dataset, write_dataset
+from kinn.data.generators import make_darcy_dataset
 
 SMALL = dict(progress=False, lr=3e-3, batch_size=10, eval_every=20, log_every=5,
              model={"modes": 4, "width": 8, "depth": 2, "projection": 16, "padding": 0.125})
@@ -42,8 +42,8 @@ def test_physics_term_is_the_darcy_residual_on_the_grid(darcy_data):
     """The form's residual −∇·(a∇u) − 1 (grid backend) of finite-volume solutions for a smooth a is
     small and shrinks with the grid spacing; 1.3 u misses the source by 0.3. (For the dataset's 12 | 3 jumps
     the central-difference flux is O(1) wrong on the nodes next to a jump, as in PINO.)"""
-    from kinn.grid import nodes
-    from kinn.numerics import darcy_fd
+    from kinn.pde.lattice import nodes
+    from kinn.data.generators import darcy_fd
 
     p = registry.get_problem("darcy")
     form = p.form("operator")
@@ -57,7 +57,7 @@ def test_physics_term_is_the_darcy_residual_on_the_grid(darcy_data):
         rms.append(float(form.residuals(model, p, a_t, u_t).square().mean().sqrt()))
         wrong = float(form.residuals(model, p, a_t, 1.3 * u_t).square().mean().sqrt())
         assert wrong > 0.25
-    # between first and second order: first order on the nodes next to the ends (kinn.grid), second inside
+    # between first and second order: first order on the nodes next to the ends (kinn.models.lattice), second inside
     assert rms[1] < 0.02 and rms[1] < rms[0] / 2, rms
     r = kinn.solve("darcy", "fno", steps=5, write=False, weights={"pde": 1e-3}, **SMALL)
     assert all("pde" in row for row in r.history.rows)
@@ -97,7 +97,7 @@ def test_run_directory_load_and_exact_resume(darcy_data, tmp_path, monkeypatch):
 
 
 def test_bad_runs_get_clear_errors(darcy_data, tmp_path, monkeypatch):
-    with pytest.raises(KinnError, match="solver 'mlp' does not support the operator form"):
+    with pytest.raises(KinnError, match="family 'mlp' does not support the operator form"):
         kinn.solve("darcy", "mlp", steps=1, write=False)
     with pytest.raises(KinnError, match="lbfgs needs full batches"):
         kinn.solve("darcy", "fno", steps=1, lbfgs=5, write=False, **{k: v for k, v in SMALL.items()})

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from kinn import ops
-from kinn.fields import AutogradBackend, Field
+from kinn.pde import ops
+from kinn.pde.fields import AutogradBackend, Field
 
 
 def field(fn, names, coords, n_space, n=64):

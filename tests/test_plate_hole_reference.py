@@ -2,7 +2,7 @@
 
 The file is built by `scripts/make_plate_hole_reference.py` (~16 s); these tests do not rebuild it. They
 check the documented layout, the boundary conditions and the force balance on the stored values, that
-`kinn.reference` reads it, and (where scikit-fem is installed) that the script's solver on a coarse
+`kinn.data.reference` reads it, and (where scikit-fem is installed) that the script's solver on a coarse
 mesh agrees with the stored values.
 """
 from __future__ import annotations
@@ -147,7 +147,7 @@ def test_kinn_reference_reads_it():
 
 
 def _check_reference():
-    from kinn.reference import Reference
+    from kinn.data.reference import Reference
 
     r = Reference(DATA, ("ux", "uy"), ("x", "y"))
     with h5py.File(DATA, "r") as f:

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from kinn import geometry, registry
-from kinn.conditions import Initial, Neumann
+from kinn.pde import geometry
+from kinn import registry
+from kinn.pde.conditions import Initial, Neumann
 from kinn.forms import field_at
 
 NAMES = registry.problem_names()
@@ -46,7 +47,7 @@ def test_exact_solution_has_zero_residual_and_meets_conditions(name, function_mo
 def test_burgers_reference_interpolates_to_any_point():
     """burgers1d has no exact solution: it is scored against stored data (checked in test_burgers_reference.py).
     Interpolation must reproduce the nodes, and between nodes the known initial condition."""
-    from kinn.reference import load_reference
+    from kinn.data.reference import load_reference
 
     p = registry.get_problem("burgers1d")
     ref = load_reference(p.reference, p)
@@ -83,7 +84,7 @@ def test_every_form_of_every_problem_runs_from_the_cli(name, form, tmp_path, cap
                                   and "energy" in registry.get_problem(n).forms])
 def test_exact_solution_minimises_the_energy(name, function_model):
     """Π(u*) < Π(u* ± ε φ) for a perturbation φ that vanishes where u is prescribed (the hard transform)."""
-    from kinn.api import resolve_config
+    from kinn.run.pipeline import resolve_config
 
     p = registry.get_problem(name)
     form = p.form("energy")

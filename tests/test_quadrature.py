@@ -6,7 +6,9 @@ import pytest
 import torch
 
 import kinn
-from kinn import geometry, quadrature, registry
+from kinn.pde import geometry
+from kinn.forms import quadrature
+from kinn import registry
 from kinn.errors import KinnError
 
 
@@ -91,11 +93,11 @@ def test_traction_loaded_bar(function_model):
     """A bar on [0, 1], fixed at x = 0, pulled by t = 3 at x = 1 (ψ = ½ u'²): u = 3x, Π = −t²/2."""
     bar = kinn.Problem(
         name="bar", domain=geometry.Interval(0, 1), exact=lambda x: 3 * x,
-        energy=kinn.EnergyForm(lambda u, x: 0.5 * kinn.ops.grad(u).square().sum(1),
+        energy=kinn.EnergyForm(lambda u, x: 0.5 * kinn.pde.ops.grad(u).square().sum(1),
                                bcs=[kinn.Dirichlet(0.0, hard=True, distance=lambda x: x[:, 0]),
                                     kinn.Traction(3.0, on=geometry.at(0, 1.0))]))
     form = bar.form("energy")
-    pts = {k: torch.as_tensor(v) for k, v in form.sample(bar, kinn.api.resolve_config(bar, "mlp", None).points).items()}
+    pts = {k: torch.as_tensor(v) for k, v in form.sample(bar, kinn.run.pipeline.resolve_config(bar, "mlp", None).points).items()}
     terms = form.loss(function_model(bar.exact), bar, pts)
     assert float(sum(terms.values()).detach()) == pytest.approx(-4.5, rel=1e-12)
     r = kinn.solve(bar, "mlp", steps=300, lr=1e-2, lbfgs=50, n_interior=64, n_eval=200, dtype="float64",
@@ -115,14 +117,14 @@ def test_boundary_residual_condition_is_a_soft_term_with_normals(function_model)
     """u = x on the unit square: ∂u/∂n − n_x vanishes on every edge; a wrong target does not."""
     def make(fn):
         return kinn.Problem(name="br", domain=geometry.Rectangle([0, 0], [1, 1]), exact=lambda x: x[:, :1],
-                            strong=kinn.StrongForm(lambda u, x: kinn.ops.laplacian(u),
+                            strong=kinn.StrongForm(lambda u, x: kinn.pde.ops.laplacian(u),
                                                    bcs=[kinn.BoundaryResidual(fn=fn, name="flux")]))
 
-    for fn, zero in ((lambda u, x, n: kinn.ops.normal(u, n) - n[:, :1], True),
-                     (lambda u, x, n: kinn.ops.normal(u, n) - 1, False)):
+    for fn, zero in ((lambda u, x, n: kinn.pde.ops.normal(u, n) - n[:, :1], True),
+                     (lambda u, x, n: kinn.pde.ops.normal(u, n) - 1, False)):
         p = make(fn)
         form = p.form("strong")
-        pts = {k: torch.as_tensor(v) for k, v in form.sample(p, kinn.api.resolve_config(p, "mlp", None).points).items()}
+        pts = {k: torch.as_tensor(v) for k, v in form.sample(p, kinn.run.pipeline.resolve_config(p, "mlp", None).points).items()}
         term = float(form.loss(function_model(p.exact), p, pts)["bc:flux"].detach())
         assert (term < 1e-24) if zero else (term > 0.1)
     with pytest.raises(KinnError, match="give fn"):
@@ -210,7 +212,7 @@ def test_stratified_draws_tile_the_region_and_are_unbiased():
 
 
 def test_energy_form_jitter_draws_fresh_nodes_every_step_and_refuses_cell_less_rules(function_model):
-    from kinn.api import resolve_config
+    from kinn.run.pipeline import resolve_config
 
     p = registry.get_problem("poisson2d")
     cfg = resolve_config(p, "mlp", "energy", points={"quadrature": "simpson", "jitter": True,
@@ -218,16 +220,16 @@ def test_energy_form_jitter_draws_fresh_nodes_every_step_and_refuses_cell_less_r
     form = p.form("energy")
     pts = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in form.sample(p, cfg.points).items()}
     gen = torch.Generator()
-    a, b = form.jitter(pts, gen.manual_seed(1)), form.jitter(pts, gen.manual_seed(2))
-    assert not torch.equal(a["pde"], b["pde"]) and torch.equal(form.jitter(pts, gen.manual_seed(1))["pde"], a["pde"])
+    a, b = form.redraw(pts, gen.manual_seed(1)), form.redraw(pts, gen.manual_seed(2))
+    assert not torch.equal(a["pde"], b["pde"]) and torch.equal(form.redraw(pts, gen.manual_seed(1))["pde"], a["pde"])
     assert float(a["pde/weight"].sum()) == pytest.approx(1.0)
     # the exact solution's potential, −π²/4, is the mean of the draws' potentials
     exact = function_model(p.exact)
-    values = [float(form.loss(exact, p, {**pts, **form.jitter(pts, gen.manual_seed(k))})["energy"].detach())
+    values = [float(form.loss(exact, p, {**pts, **form.redraw(pts, gen.manual_seed(k))})["energy"].detach())
               for k in range(100)]
     assert np.mean(values) == pytest.approx(-pi**2 / 4, rel=2e-3)
     disk = kinn.Problem(name="d", domain=geometry.Disk([0, 0], 1), exact=lambda x: x[:, :1],
-                        energy=kinn.EnergyForm(lambda u, x: kinn.ops.grad(u).square().sum(1)))
+                        energy=kinn.EnergyForm(lambda u, x: kinn.pde.ops.grad(u).square().sum(1)))
     cfg = resolve_config(disk, "mlp", "energy", points={"jitter": True})
     with pytest.raises(KinnError, match="points.jitter needs a rule made of cells.*train.resample_every"):
         disk.form("energy").sample(disk, cfg.points)

@@ -9,8 +9,11 @@ import pytest
 import torch
 
 import kinn
-from kinn import Dirichlet, Problem, Rectangle, StrongForm, ops
-from kinn.api import eval_set, seed_stream, resolve_config
+from kinn.pde import ops
+from kinn import Dirichlet, Problem, Rectangle, StrongForm
+from kinn.forms.points import eval_set
+from kinn.pde.geometry import seed_stream
+from kinn.run.pipeline import resolve_config
 from kinn.errors import KinnError
 
 FAST = dict(steps=150, lbfgs=0, n_interior=200, n_boundary=80, n_eval=500, eval_every=50, progress=False,
@@ -64,8 +67,8 @@ def test_run_directory_round_trips(tmp_path):
 def test_evaluation_points_are_never_training_points():
     p = kinn.registry.get_problem("poisson2d")
     cfg = resolve_config(p, "mlp", None, n_interior=500, n_eval=500)
-    x_eval, _ = eval_set(p, cfg)
-    with kinn.geometry.numpy_seed(seed_stream(0, "train", 0)):
+    x_eval, _ = eval_set(p, p.form(cfg.form), cfg)
+    with kinn.pde.geometry.numpy_seed(seed_stream(0, "train", 0)):
         train = p.form("strong").sample(p, cfg.points)
     seen = {tuple(row) for pts in train.values() for row in pts}
     assert not any(tuple(row) in seen for row in x_eval)

@@ -5,19 +5,21 @@ import pytest
 import torch
 
 import kinn
-from kinn import Dirichlet, EnergyForm, Interface, KinnError, Problem, Rectangle, SegmentResidual, StrongForm, ops
-from kinn import geometry, registry
-from kinn.api import build_model, resolve_config
-from kinn.forms import segment_terms
-from kinn.model import FieldModel
-from kinn.piecewise import PiecewiseModel
+from kinn.pde import ops
+from kinn import Dirichlet, EnergyForm, Interface, KinnError, Problem, Rectangle, SegmentResidual, StrongForm
+from kinn.pde import geometry
+from kinn import registry
+from kinn.run.pipeline import resolve_config
+from kinn.forms.points import segment_terms
+from kinn.models.field import FieldModel
+from kinn.models.piecewise import PiecewiseModel
 
 HALVES = {"upper": Rectangle([-1, 0], [1, 1]), "lower": Rectangle([-1, -1], [1, 0])}
 
 
 def piecewise(upper, lower):
     """A PiecewiseModel of two closed-form functions on the two halves of [−1, 1]²."""
-    from conftest import FunctionModel
+    from kinn.models.field import FunctionModel
 
     parts = {"upper": FieldModel(FunctionModel(upper), [-1, -1], [1, 1]),
              "lower": FieldModel(FunctionModel(lower), [-1, -1], [1, 1])}
@@ -94,7 +96,7 @@ def test_one_network_per_subdomain_each_drawn_afresh():
     p = registry.get_problem("crack_mode3")
     for solver, form in (("mlp", "strong"), ("kan", "energy")):
         cfg = resolve_config(p, solver, form)
-        model = build_model(p, registry.get_family(solver), cfg, torch.device("cpu"), torch.float64)
+        model = p.form(cfg.form).build(p, registry.get_family(solver), cfg).to(torch.device("cpu"), torch.float64)
         assert isinstance(model, PiecewiseModel) and list(model.parts) == ["upper", "lower"]
         a, b = (list(part.parameters())[0] for part in model.parts.values())
         assert a.shape == b.shape and not torch.equal(a, b)
@@ -118,7 +120,7 @@ def test_bad_subdomain_declarations_get_clear_errors():
 
     inverse = Problem("inv", dom, subdomains=HALVES, exact=lambda x: x[:, :1],
                       inverse=InverseForm(lambda u, x, p: ops.laplacian(u), [Unknown("k", 1.0)], Observations(n=8)))
-    with pytest.raises(KinnError, match="problem 'inv': an inverse form on subdomains is not supported"):
+    with pytest.raises(KinnError, match="problem 'inv': an inverse problem on subdomains is not supported"):
         kinn.solve(inverse, "mlp", steps=1, write=False, progress=False)
     with pytest.raises(KinnError, match="cannot translate the subdomains of 'crack_mode3'.*one network"):
         kinn.compare(crack, ("mlp", "deepxde"), "strong", seeds=1, budget_steps=1)

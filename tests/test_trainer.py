@@ -4,9 +4,35 @@ import math
 import pytest
 import torch
 
-from kinn.config import TrainConfig
 from kinn.errors import KinnError
-from kinn.trainer import fit, weight
+from kinn.forms.base import Data
+from kinn.run.config import RunConfig, TrainConfig
+from kinn.run.trainer import Run, weight
+from kinn.run.trainer import fit as fit_run
+
+
+class NoData(Data):
+    """The toy's data never change."""
+
+    batch: dict = {}
+
+    def before_step(self, step):
+        pass
+
+    def before_chunk(self, step):
+        pass
+
+    def hook_points(self):
+        return None
+
+    def state(self):
+        return {}
+
+
+def fit(model, terms, evaluate, train: TrainConfig, hooks=None, checkpoint=None, resume=None):
+    """The loop on a toy: no form, no points."""
+    cfg = RunConfig(problem="toy", train=train)
+    return fit_run(Run(model, terms, evaluate, NoData(), cfg, hooks=hooks or {}, checkpoint=checkpoint, resume=resume))
 
 
 def toy():
@@ -69,7 +95,7 @@ def test_hooks_that_change_parameters_rebuild_the_optimiser():
         return False
 
     before = model.bias
-    fit(model, terms, evaluate, cfg(steps=10, lr=1e-2), hooks={"grid": hook}, hook_points=lambda: None)
+    fit(model, terms, evaluate, cfg(steps=10, lr=1e-2), hooks={"grid": hook})
     assert calls == list(range(10))
     assert model.bias is not before and not torch.equal(model.bias, before)  # the new parameter was trained
 
@@ -168,8 +194,16 @@ def test_an_lbfgs_line_search_into_non_finite_losses_keeps_the_last_good_weights
 def test_draw_runs_before_every_adam_step_and_every_lbfgs_chunk_with_the_step_number():
     model, terms, evaluate = toy()
     steps = []
-    h = fit(model, terms, evaluate, cfg(steps=4, lbfgs=25, log_every=10, lbfgs_tolerance_grad=0.0,
-                                        lbfgs_tolerance_change=0.0), draw=steps.append)
+
+    class Recording(NoData):
+        def before_step(self, step):
+            steps.append(step)
+
+        def before_chunk(self, step):
+            steps.append(step)
+
+    train = cfg(steps=4, lbfgs=25, log_every=10, lbfgs_tolerance_grad=0.0, lbfgs_tolerance_change=0.0)
+    h = fit_run(Run(model, terms, evaluate, Recording(), RunConfig(problem="toy", train=train)))
     assert h.lbfgs_iters > 10  # two chunks at least
     # Adam steps 0..3, then each L-BFGS chunk of 10 iterations, numbered on from the Adam steps
     assert steps == [0, 1, 2, 3] + list(range(4, 4 + h.lbfgs_iters, 10))

@@ -1,5 +1,5 @@
 """Kernels for the KAN family: B-spline and Chebyshev bases, and the jet of a KAN layer (PyTorch, C, Triton)."""
-from .bspline import (
+from kinn.kernels.bspline import (
     CompactBasis,
     cox_de_boor,
     reference_enabled,
@@ -9,9 +9,9 @@ from .bspline import (
     uniform_knots,
     use_reference,
 )
-from . import native_kan
-from .chebyshev import ChebyshevBasis, chebyshev, chebyshev_derivatives
-from .kan_jet import BACKENDS, JetBasis, get_backend, kan_layer_jet, reference_jet, set_backend, stacked_layer_jet
+from kinn.kernels import native_kan
+from kinn.kernels.chebyshev import ChebyshevBasis, chebyshev, chebyshev_derivatives
+from kinn.kernels.kan_jet import BACKENDS, JetBasis, get_backend, kan_layer_jet, reference_jet, set_backend, stacked_layer_jet
 
 __all__ = [
     "BACKENDS",

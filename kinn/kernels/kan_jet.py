@@ -30,7 +30,7 @@ Backends, chosen by `set_backend` (or before start by the environment variable K
   builds, else "fast".
 Per-feature quantile knots always run the reference, as does `use_reference(True)`.
 
-The stacked layout (N, 1 + 2P, width) is `kinn.jets.Jet`'s: `kan_layer_jet` returns y, gy, hy as views
+The stacked layout (N, 1 + 2P, width) is `kinn.kernels.jets.Jet`'s: `kan_layer_jet` returns y, gy, hy as views
 of one such tensor.
 """
 from __future__ import annotations
@@ -42,10 +42,10 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from ..errors import KinnError
-from . import native_kan
-from .bspline import cox_de_boor, reference_enabled, uniform_bspline_polynomials
-from .chebyshev import chebyshev, chebyshev_derivatives
+from kinn.errors import KinnError
+from kinn.kernels import native_kan
+from kinn.kernels.bspline import cox_de_boor, reference_enabled, uniform_bspline_polynomials
+from kinn.kernels.chebyshev import chebyshev, chebyshev_derivatives
 
 BACKENDS = ("auto", "reference", "fast", "native", "triton")
 
@@ -124,12 +124,12 @@ def kan_layer_jet(
 
 def stacked_layer_jet(J: torch.Tensor, spline_weight, spline_scaler, base_weight, basis: JetBasis,
                       squash: tuple[float, float] | None = None) -> torch.Tensor:
-    """`kan_layer_jet` on the stacked layout of `kinn.jets.Jet`: J (N, 1 + 2P, in) -> (N, 1 + 2P, out).
+    """`kan_layer_jet` on the stacked layout of `kinn.kernels.jets.Jet`: J (N, 1 + 2P, in) -> (N, 1 + 2P, out).
 
     The kernels read and write this layout, so a network that keeps its jets stacked copies nothing
     between layers. squash = (a, b): the layer reads a + b tanh(J) instead of J (the activation between
     KAN layers, as a jet), which the C kernels apply on the fly and the other paths first, by
-    `kinn.jets.activation`.
+    `kinn.kernels.jets.activation`.
     """
     p = (J.shape[1] - 1) // 2
     return _layer_jet(J[:, 0], J[:, 1 : 1 + p], J[:, 1 + p :], spline_weight, spline_scaler, base_weight, basis, J,
@@ -137,7 +137,7 @@ def stacked_layer_jet(J: torch.Tensor, spline_weight, spline_scaler, base_weight
 
 
 def _squashed(J: torch.Tensor, a: float, b: float) -> torch.Tensor:
-    from ..jets import Jet, activation
+    from kinn.kernels.jets import Jet, activation
 
     J = activation(Jet(J), "tanh", fused=True).J  # a KAN's jets are never differentiated twice
     if (a, b) == (0.0, 1.0):
@@ -166,7 +166,7 @@ def _layer_jet(x, gx, hx, spline_weight, spline_scaler, base_weight, basis: JetB
         return torch.cat([y.unsqueeze(1), gy.transpose(1, 2), hy.transpose(1, 2)], 1)
     weight = stacked_weight(spline_weight, spline_scaler, base_weight)  # (out, in, D)
     if path == "triton":
-        from .triton_kan import triton_stacked_jet
+        from kinn.kernels.triton_kan import triton_stacked_jet
 
         jet = triton_stacked_jet(x, gx, hx, weight, basis)
     elif path == "native":
@@ -200,7 +200,7 @@ def _path(x: torch.Tensor, basis: JetBasis, p: int) -> str:
 
 def _triton_imports() -> bool:
     try:
-        from . import triton_kan  # noqa: F401
+        from kinn.kernels import triton_kan  # noqa: F401
     except ImportError:
         return False
     return True

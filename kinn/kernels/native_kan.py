@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from .bspline import uniform_bspline_polynomials
+from kinn.kernels.bspline import uniform_bspline_polynomials
 
 SOURCE = Path(__file__).with_name("native_kan.c")
 BLOCK = 32  # bytes of the SIMD blocks the outputs are cut into (and padded to)

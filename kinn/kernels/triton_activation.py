@@ -1,11 +1,11 @@
-"""A fused Triton kernel for tanh on a stacked derivative jet (`kinn.jets.Jet`, (N, 1 + 2P, W)).
+"""A fused Triton kernel for tanh on a stacked derivative jet (`kinn.kernels.jets.Jet`, (N, 1 + 2P, W)).
 
     value t = tanh v,   gradient t' g_p,   Hessian diagonal t' h_p + t'' g_p²,
 
 with t' = 1 − t², t'' = −2 t t', t''' = −2 t'² − 2 t t''. In PyTorch this is some eight elementwise
 kernels forward and a dozen backward, each a pass over the jet; here one pass each way. The backward
 pass saves only the input jet and is not differentiable again: for networks whose jets are never
-differentiated twice (a KAN with the fused layer kernels), as `kinn.jets.activation(..., fused=True)`.
+differentiated twice (a KAN with the fused layer kernels), as `kinn.kernels.jets.activation(..., fused=True)`.
 """
 from __future__ import annotations
 

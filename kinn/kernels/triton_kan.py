@@ -33,7 +33,7 @@ import triton
 import triton.language as tl
 from triton.runtime.errors import OutOfResources
 
-from .bspline import uniform_bspline_polynomials
+from kinn.kernels.bspline import uniform_bspline_polynomials
 
 # Block sizes and warps of each kernel: BN points per block (BN PP rows), IB inputs per group (IB DP
 # columns), BO outputs per block (at most). Measured on an H100 (float32, one 64 x 64 layer, G = 10, k = 3,

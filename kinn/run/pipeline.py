@@ -1,0 +1,283 @@
+"""`solve` — where a problem meets a family — and `load`, which gives a finished run back.
+
+One pipeline for every form and family: resolve the config, build the form's model, draw its data, make
+its scorer, train with the family's trainer (`kinn.run.trainer.fit`, or DeepXDE's for the reference row),
+score, write. What differs between forms is declared by `kinn.forms.base.Form`; nothing here asks which
+form or family it holds.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from kinn import registry
+from kinn.errors import KinnError
+from kinn.forms.base import Env, Form
+from kinn.models.base import Model, n_params
+from kinn.models.family import Family
+from kinn.pde.problem import Problem
+from kinn.run import distributed, rundir
+from kinn.run.config import PointsConfig, RunConfig, TrainConfig, from_dict, merge, read_toml, to_toml
+from kinn.run.trainer import History, Run, fit
+
+_TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
+_POINT_KEYS = {f.name for f in dataclasses.fields(PointsConfig)}
+
+
+@dataclass
+class Result:
+    """A trained (or loaded) run: model, problem, config, history and held-out errors."""
+
+    problem: Problem
+    family: Family
+    config: RunConfig
+    model: Model
+    history: History
+    errors: dict[str, float]
+    residual_rms: float | None
+    run_dir: Path | None
+    wall_time: float
+    points: dict | None = None        # the last training batch {name: tensor}
+    eval_points: np.ndarray | None = None  # the held-out evaluation points (N, D), where the form has them
+
+    @property
+    def n_params(self) -> int:
+        return n_params(self.model)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return getattr(torch, self.config.train.dtype)
+
+    @property
+    def form(self) -> Form:
+        return self.problem.form(self.config.form)
+
+    def predict(self, points) -> dict[str, np.ndarray]:
+        """The trained fields at points (N, D) (physical coordinates): {field name: (N,) array}."""
+        x = np.asarray(points, dtype=np.float64).reshape(-1, self.problem.dim)
+        env = Env(next(self.model.buffers()).device, self.dtype, distributed.Group(), self.config.train.seed)
+        pred = self.form.predict(self.model, self.problem, x, env)
+        return {name: pred[:, k] for k, name in enumerate(self.problem.fields)}
+
+    def errors_by_field(self) -> dict[str, dict[str, float]]:
+        """{field: {"rel_l2": ..., "max": ..., other metrics}} from the "metric/field" error keys."""
+        out = {n: {"rel_l2": None, "max": None} for n in self.problem.fields}
+        for key, value in self.errors.items():
+            metric, name = key.split("/", 1)
+            out.setdefault(name, {})[metric] = value
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """The stable JSON summary printed by `kinn solve --json` and stored as result.json."""
+        return {
+            "problem": self.problem.name, "family": self.family.name, "form": self.config.form,
+            "params": self.n_params, "steps": self.history.steps, "adam_steps": self.history.adam_steps,
+            "lbfgs_iters": self.history.lbfgs_iters, "wall_time": round(self.wall_time, 3),
+            "train_time": round(self.history.train_time, 3), "stop_reason": self.history.stop_reason,
+            "seed": self.config.train.seed, "dtype": self.config.train.dtype,
+            "run_dir": str(self.run_dir) if self.run_dir else None,
+            "errors": self.errors_by_field(),
+            "residual_rms": self.residual_rms,
+        }
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise KinnError(f"unknown device '{name}'; valid: auto, cpu, cuda, cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise KinnError(f"unsupported device '{name}'; valid: auto, cpu, cuda, cuda:N")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise KinnError(f"device '{name}' requested but CUDA is not available here; use cpu or auto")
+    return dev
+
+
+def _overrides(config: dict, overrides: dict) -> dict:
+    """Keyword settings sorted into the config's tables: {"train": {...}, "points": {...}, "model": {...}}."""
+    nested = {"train": {}, "points": {}, "model": {}}
+    for k, v in overrides.items():
+        if v is None:
+            continue
+        if k in nested:
+            nested[k].update(v)
+        elif k in _TRAIN_KEYS:
+            nested["train"][k] = v
+        elif k in _POINT_KEYS:
+            nested["points"][k] = v
+        elif k in ("out", "name", "derivatives"):
+            config[k] = v
+        else:
+            raise KinnError(f"unknown setting '{k}'; allowed: {', '.join(sorted(_TRAIN_KEYS | _POINT_KEYS))}, "
+                            "out, name, derivatives, train={...}, points={...}, model={...}")
+    return nested
+
+
+def _recommended(problem: Problem, family: Family | None, name: str, form: str) -> dict:
+    """The settings a run starts from: the family's own needs < the problem's defaults < the problem's for
+    this family (or the family it takes its settings from) < the problem's for this form (and for this
+    family in this form)."""
+    d = problem.defaults
+    start = (family.settings_of or name) if family is not None else name
+    family_defaults = family.defaults if family is not None else {}
+    base = merge({k: dict(family_defaults.get(k, {})) for k in ("train", "points")},
+                 {k: dict(d.get(k, {})) for k in ("train", "points")})
+    base["model"] = dict(d.get("model", {}).get(start, {}))
+    base = merge(base, {k: v for k, v in d.get(start, {}).items()})
+    by_form = d.get(form, {})  # a form's own recommendations, shaped like the defaults, win over them
+    base = merge(base, {k: dict(by_form.get(k, {})) for k in ("train", "points")})
+    return merge(base, {"model": dict(by_form.get("model", {}).get(start, {})), **by_form.get(start, {})})
+
+
+def resolve_config(problem: Problem, family: str | Family | None, form: str | None, config=None,
+                   **overrides) -> RunConfig:
+    """Merge dataclass defaults < problem defaults < config (file path, dict or RunConfig) < overrides."""
+    if isinstance(config, RunConfig):
+        config = config.to_dict()
+    elif config is not None and not isinstance(config, dict):
+        config = read_toml(config)
+    config = dict(config or {})
+    if "solver" in config:  # a config file from before the family had one word
+        config["family"] = config.pop("solver")
+    nested = _overrides(config, overrides)
+    name = family.name if isinstance(family, Family) else (family or config.get("family") or "mlp")
+    if not isinstance(family, Family):
+        family = registry.get_family(name) if name in registry.family_names() else None  # else refused later
+    form = form or config.get("form") or next(iter(problem.forms))
+    merged = merge(merge(_recommended(problem, family, name, form), config), nested)
+    merged.update(problem=problem.name, family=name, form=form)
+    return from_dict(RunConfig, merged)
+
+
+def run_dir_for(cfg: RunConfig) -> Path:
+    name = cfg.name or f"{cfg.problem}-{cfg.family}-{cfg.form}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, k = Path(cfg.out) / name, 1
+    while path.exists() and not cfg.name:
+        k += 1
+        path = Path(cfg.out) / f"{name}-{k}"
+    return path
+
+
+def term_weights(form: Form, tc: TrainConfig) -> dict[str, float]:
+    """Each condition's own weight, unless the config names the term or its prefix ("bc")."""
+    weights = {k: w for k, w in form.weights().items() if k not in tc.weights and k.split(":")[0] not in tc.weights}
+    return {**weights, **tc.weights}
+
+
+def solve(problem: str | Problem | None = None, family: str | Family | None = None, form: str | None = None, *,
+          config=None, write: bool = True, resume=None, solver: str | None = None, **overrides) -> Result:
+    """Solve a problem with a family; return the `Result`.
+
+    problem:   a registered name ("poisson2d") or your own `Problem`.
+    family:    a family name ("mlp", "kan") or a `Family` object; default "mlp" or the config's.
+               (`solver=` is the same argument under its older name.)
+    form:      a form kind ("strong", "energy", "inverse", "operator"); default the problem's first form.
+    config:    a TOML path, a dict shaped like the config file, or a `RunConfig`.
+    overrides: any train or points setting by name (steps=2000, lbfgs=500, dtype="float64", seed=1,
+               n_interior=4000), or train={...}, points={...}, model={...}; out=, name= for the run dir.
+    write:     write the run directory (config, history, fields, figures, checkpoint).
+    resume:    a run directory to continue from its last checkpoint, with its own config.toml; on the
+               same device and dtype the Adam stage continues exactly as if never stopped.
+    """
+    family = family or solver
+    start = None
+    if resume is not None:
+        cfg, start = _resumable(Path(resume), family, form, config, overrides)
+        problem = registry.get_problem(problem or cfg.problem) if not isinstance(problem, Problem) else problem
+    else:
+        if problem is None:
+            raise KinnError("name a problem to solve, or give resume=RUN_DIR")
+        problem = registry.get_problem(problem) if isinstance(problem, str) else problem
+        cfg = resolve_config(problem, family, form, config, **overrides)
+    family = family if isinstance(family, Family) else registry.get_family(cfg.family)
+    return _run(problem, family, cfg, write, start, Path(resume) if resume is not None else None)
+
+
+def _run(problem: Problem, family: Family, cfg: RunConfig, write: bool, start: dict | None,
+         resume_dir: Path | None) -> Result:
+    """The pipeline: build, draw, score, train, score, write."""
+    form, tc = problem.form(cfg.form), cfg.train
+    device = distributed.local_device(resolve_device(tc.device))
+    env = Env(device, getattr(torch, tc.dtype), distributed.setup(tc.dist_timeout, device), tc.seed)
+    family.check(problem, cfg.form, family.config(cfg.model), tc)
+    torch.manual_seed(tc.seed)  # the same initial parameters on every rank
+    with family.precision(env.dtype):
+        model = form.build(problem, family, cfg).to(device=env.device, dtype=env.dtype)
+    data = form.data(problem, model, cfg, env, start)
+    scorer = form.scorer(problem, model, cfg, env, data)
+    if start is not None:
+        model.load_state_dict(start["model"])
+        torch.set_rng_state(start["rng"]["torch"])
+        np.random.set_state(start["rng"]["numpy"])
+    run_dir = (resume_dir or run_dir_for(cfg)) if write and env.group.main else None
+    if run_dir is not None and resume_dir is None:  # made once the input has passed every check
+        rundir.write_text(run_dir / "config.toml", to_toml(cfg))
+    weights = term_weights(form, tc)
+    run = Run(model, lambda: form.loss(model, problem, data.batch, weights), scorer.during, data, cfg, weights,
+              model.hooks(family, family.config(cfg.model)), _checkpointer(run_dir, model, data),
+              start["trainer"] if start is not None else None, env.group, problem, form)
+    t0 = time.perf_counter()
+    history = (family.trainer or fit)(run)
+    wall = time.perf_counter() - t0
+    errors, residual = scorer.final()
+    result = Result(problem, family, cfg, model, history, errors, residual, run_dir, wall, data.batch,
+                    scorer.eval_points)
+    if run_dir is not None:
+        scorer.write(result)
+    return result
+
+
+def _checkpointer(run_dir: Path | None, model, data):
+    """The trainer's checkpoint callback: model, trainer state, the data's counters and the RNG states,
+    written atomically to run_dir/model.pt (nothing without a run directory)."""
+
+    def checkpoint(trainer_state):
+        if run_dir is not None:
+            rundir.save_checkpoint(run_dir / "model.pt", {
+                "model": model.state_dict(), "trainer": trainer_state, **data.state(),
+                "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state()}})
+
+    return checkpoint
+
+
+def run_config(run_dir: Path) -> RunConfig:
+    """The resolved config a run directory was made with (its config.toml)."""
+    if not (run_dir / "config.toml").exists():
+        raise KinnError(f"{run_dir} is not a kinn run directory (no config.toml)")
+    return from_dict(RunConfig, read_toml(run_dir / "config.toml"))
+
+
+def _resumable(run_dir: Path, family, form, config, overrides) -> tuple[RunConfig, dict]:
+    """The config and last checkpoint of a run directory to resume; nothing else may be changed."""
+    if family or form or config or any(v is not None for k, v in overrides.items() if k != "progress"):
+        raise KinnError("resume continues a run with its own config.toml; give no other settings")
+    cfg = run_config(run_dir)
+    if overrides.get("progress") is not None:
+        cfg.train.progress = overrides["progress"]
+    start = rundir.load_checkpoint(run_dir / "model.pt")
+    if "trainer" not in start:
+        raise KinnError(f"{run_dir / 'model.pt'} holds no trainer state to resume from")
+    return cfg, start
+
+
+def load(run_dir, problem: Problem | None = None) -> Result:
+    """The `Result` of a finished run directory (pass `problem` for a problem that is not registered)."""
+    run_dir = Path(run_dir)
+    cfg = run_config(run_dir)
+    problem = problem or registry.get_problem(cfg.problem)
+    family = registry.get_family(cfg.family)
+    model = problem.form(cfg.form).build(problem, family, cfg).to(dtype=getattr(torch, cfg.train.dtype))
+    model.load_state_dict(rundir.load_checkpoint(run_dir / "model.pt")["model"])
+    h = rundir.read_json(run_dir / "history.json")
+    summary = rundir.read_json(run_dir / "result.json")
+    errors = {f"{k}/{n}": e for n, v in summary["errors"].items() for k, e in v.items()}
+    return Result(problem, family, cfg, model, History(**h), errors, summary.get("residual_rms"), run_dir,
+                  summary["wall_time"])
