@@ -30,6 +30,18 @@ def _polar(r: np.ndarray):
     return rho, rho2, r / rho[..., None]
 
 
+# Stress kernels are built directly in Voigt rows m = (i, j) ∈ {xx, yy, xy} against columns k.
+_I, _J = np.array([0, 1, 0]), np.array([0, 1, 1])
+_D_IJ = (_I == _J).astype(float)[:, None]   # (3, 1) δ_ij
+_D_IK = _EYE[_I]                            # (3, 2) δ_ik
+_D_JK = _EYE[_J]                            # (3, 2) δ_jk
+
+
+def _voigt(v: np.ndarray):
+    """v (..., 2) as three views broadcast to (..., m, k): v_k, v_i, v_j with (i, j) the row's pair."""
+    return v[..., None, :], v[..., _I][..., :, None], v[..., _J][..., :, None]
+
+
 class Kernel(ABC):
     """A 2-D fundamental solution (see the module's docstring for the four arrays and their shapes)."""
 
@@ -120,27 +132,17 @@ class Kelvin(Kernel):
 
     def single_derived(self, r):
         nu, (rho, _, e) = self.nu_bar, _polar(r)
-        d = np.einsum("ki,...j->...kij", _EYE, e)                       # δ_ki r̂_j
-        full = ((1 - 2 * nu) * (d + d.swapaxes(-1, -2) - np.einsum("ij,...k->...kij", _EYE, e))
-                + 2 * np.einsum("...i,...j,...k->...kij", e, e, e))
-        return self._voigt(full / (4 * np.pi * (1 - nu) * rho[..., None, None, None]))
+        ek, ei, ej = _voigt(e)
+        full = ((1 - 2 * nu) * (_D_IK * ej + _D_JK * ei - _D_IJ * ek) + 2 * ei * ej * ek)
+        return full / (4 * np.pi * (1 - nu) * rho[..., None, None])
 
     def double_derived(self, r, n):
         nu, (rho, rho2, e) = self.nu_bar, _polar(r)
-        drdn = (e * n).sum(-1)[..., None, None, None]
-        eee = np.einsum("...i,...j,...k->...kij", e, e, e)
-        d_ik_ej = np.einsum("ik,...j->...kij", _EYE, e)                 # δ_ik r̂_j
-        d_ik_nj = np.einsum("ik,...j->...kij", _EYE, n)                 # δ_ik n_j
-        n_i_ej_ek = np.einsum("...i,...j,...k->...kij", n, e, e)
-        full = (2 * drdn * ((1 - 2 * nu) * np.einsum("ij,...k->...kij", _EYE, e)
-                            + nu * (d_ik_ej + d_ik_ej.swapaxes(-1, -2)) - 4 * eee)
-                + 2 * nu * (n_i_ej_ek + n_i_ej_ek.swapaxes(-1, -2))
-                + (1 - 2 * nu) * (2 * np.einsum("...k,...i,...j->...kij", n, e, e)
-                                  + d_ik_nj + d_ik_nj.swapaxes(-1, -2))
-                - (1 - 4 * nu) * np.einsum("...k,ij->...kij", n, _EYE))
-        return self._voigt(self.mu * full / (2 * np.pi * (1 - nu) * rho2[..., None, None, None]))
-
-    @staticmethod
-    def _voigt(full: np.ndarray) -> np.ndarray:
-        """(..., k, i, j) -> (..., m, k) with rows m = xx, yy, xy."""
-        return np.stack([full[..., 0, 0], full[..., 1, 1], full[..., 0, 1]], axis=-2)
+        ek, ei, ej = _voigt(e)
+        nk, ni, nj = _voigt(n)
+        drdn = (e * n).sum(-1)[..., None, None]
+        full = (2 * drdn * ((1 - 2 * nu) * _D_IJ * ek + nu * (_D_IK * ej + _D_JK * ei) - 4 * ei * ej * ek)
+                + 2 * nu * (ni * ej * ek + nj * ei * ek)
+                + (1 - 2 * nu) * (2 * nk * ei * ej + _D_IK * nj + _D_JK * ni)
+                - (1 - 4 * nu) * nk * _D_IJ)
+        return self.mu * full / (2 * np.pi * (1 - nu) * rho2[..., None, None])

@@ -52,8 +52,14 @@ class Panel(ABC):
         """The sub-panel covering parameters [t0, t1] (same direction and tag)."""
 
     @abstractmethod
-    def distance(self, points) -> np.ndarray:
-        """(P,) exact Euclidean distance from each of `points` (P, 2) to the panel."""
+    def project(self, points, t0=0.0, t1=1.0) -> np.ndarray:
+        """(P,) the parameter of the point of the panel nearest to each of `points` (P, 2), or of its
+        piece [t0, t1] (scalars, or (P,) arrays: one piece per point)."""
+
+    def distance(self, points, t0=0.0, t1=1.0) -> np.ndarray:
+        """(P,) exact Euclidean distance from each of `points` (P, 2) to the panel (or its piece)."""
+        p = np.asarray(points, dtype=float).reshape(-1, 2)
+        return np.hypot(*(p - self.point(self.project(p, t0, t1))).T)
 
     @abstractmethod
     def moment(self) -> float:
@@ -111,11 +117,10 @@ class Segment(Panel):
         ends = self.point([t0, t1])
         return Segment(ends[0], ends[1], self.tag)
 
-    def distance(self, points) -> np.ndarray:
+    def project(self, points, t0=0.0, t1=1.0) -> np.ndarray:
         p = np.asarray(points, dtype=float).reshape(-1, 2)
         d = self.b - self.a
-        t = np.clip((p - self.a) @ d / (d @ d), 0.0, 1.0)
-        return np.hypot(*(p - self.a - t[:, None] * d).T)
+        return np.clip((p - self.a) @ d / (d @ d), t0, t1)
 
     def moment(self) -> float:
         return 0.5 * float(self.a[0] * self.b[1] - self.a[1] * self.b[0])
@@ -171,15 +176,15 @@ class Arc(Panel):
         return Arc(self.center, self.radius, self.theta0 + t0 * self.sweep, self.theta0 + t1 * self.sweep,
                    self.tag)
 
-    def distance(self, points) -> np.ndarray:
-        p = np.asarray(points, dtype=float).reshape(-1, 2) - self.center
-        # Angle of each point measured from theta0 in the sweep's direction, in [0, 2π).
-        phi = np.mod(np.sign(self.sweep) * (np.arctan2(p[:, 1], p[:, 0]) - self.theta0), 2 * np.pi)
-        on_span = phi <= abs(self.sweep)
-        radial = np.abs(np.hypot(p[:, 0], p[:, 1]) - self.radius)
-        ends = np.minimum(np.hypot(*(p - (self.start - self.center)).T),
-                          np.hypot(*(p - (self.end - self.center)).T))
-        return np.where(on_span, radial, ends)
+    def project(self, points, t0=0.0, t1=1.0) -> np.ndarray:
+        p = np.asarray(points, dtype=float).reshape(-1, 2)
+        t0, t1 = np.broadcast_to(t0, len(p)), np.broadcast_to(t1, len(p))
+        rel = p - self.center
+        # Parameter of each point's direction, measured from theta0 in the sweep's direction: [0, 2π/|sweep|).
+        t = np.mod(np.sign(self.sweep) * (np.arctan2(rel[:, 1], rel[:, 0]) - self.theta0), 2 * np.pi) \
+            / abs(self.sweep)
+        nearer_start = np.hypot(*(p - self.point(t0)).T) <= np.hypot(*(p - self.point(t1)).T)
+        return np.where((t >= t0) & (t <= t1), t, np.where(nearer_start, t0, t1))
 
     def moment(self) -> float:
         (cx, cy), r, a, b = self.center, self.radius, self.theta0, self.theta1
@@ -304,10 +309,19 @@ class Boundary:
         the boundary itself fall on either side: test `distance` for those."""
         return sum(lp.winding(points) for lp in self.loops) > 0.5
 
+    def nearest(self, points) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each point (P, 2): the nearest panel's index (P,), the parameter there (P,) and the
+        distance (P,)."""
+        p = np.asarray(points, dtype=float).reshape(-1, 2)
+        params = np.array([panel.project(p) for panel in self.panels])                     # (panels, P)
+        dist = np.array([np.hypot(*(p - panel.point(t)).T) for panel, t in zip(self.panels, params)])
+        best = np.argmin(dist, axis=0)
+        cols = np.arange(len(p))
+        return best, params[best, cols], dist[best, cols]
+
     def distance(self, points) -> np.ndarray:
         """(P,) distance from each point (P, 2) to the nearest panel."""
-        p = np.asarray(points, dtype=float).reshape(-1, 2)
-        return np.min([panel.distance(p) for panel in self.panels], axis=0)
+        return self.nearest(points)[2]
 
 
 def _per_edge(value, count: int, what: str) -> list:
