@@ -217,8 +217,9 @@ class Loop:
         self.panels = list(panels)
         if not self.panels or not all(isinstance(p, Panel) for p in self.panels):
             raise KinnError("a loop needs a non-empty list of panels (Segment or Arc)")
-        ends = np.array([[p.start, p.end] for p in self.panels])
-        self.size = float(np.ptp(ends.reshape(-1, 2), axis=0).max())
+        # Size: the extent of the loop, sampled inside the panels too (a circle of one arc has one end).
+        samples = np.concatenate([p.point(np.linspace(0, 1, 5)) for p in self.panels])
+        self.size = float(np.ptp(samples, axis=0).max())
         for i, p in enumerate(self.panels):
             following = self.panels[(i + 1) % len(self.panels)]
             gap = float(np.hypot(*(p.end - following.start)))

@@ -28,8 +28,9 @@ def plot(boundary: Boundary, path, conditions: dict | None = None) -> Path:
     labelled = set()
     for panel in boundary.panels:
         x = panel.point(t)
+        name = panel.tag or "(untagged)"
         label = None if panel.tag in labelled else (
-            f"{panel.tag or '(untagged)'}: {conditions[panel.tag]}" if panel.tag in conditions else panel.tag or "(untagged)")
+            f"{name}: {conditions[panel.tag]}" if panel.tag in conditions else name)
         labelled.add(panel.tag)
         ax.plot(x[:, 0], x[:, 1], color=colours[panel.tag], lw=1.5, label=label)
     step = max(1, len(boundary.panels) // ARROWS)
