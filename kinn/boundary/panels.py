@@ -72,10 +72,12 @@ class Panel(ABC):
 
     @property
     def start(self) -> np.ndarray:
+        """(2,) x(0)."""
         return self.point(0.0)[0]
 
     @property
     def end(self) -> np.ndarray:
+        """(2,) x(1)."""
         return self.point(1.0)[0]
 
     def split(self, n: int) -> list["Panel"]:
@@ -149,6 +151,7 @@ class Arc(Panel):
 
     @property
     def sweep(self) -> float:
+        """theta1 − theta0: positive counter-clockwise, negative clockwise."""
         return self.theta1 - self.theta0
 
     @property
@@ -235,6 +238,7 @@ class Loop:
 
     @property
     def length(self) -> float:
+        """Total arc length of the loop."""
         return float(sum(p.length for p in self.panels))
 
     def winding(self, points) -> np.ndarray:
@@ -252,6 +256,7 @@ class Loop:
         return np.rint(total / (2 * np.pi))
 
     def refine(self, n) -> "Loop":
+        """Every panel split in n pieces (n an int, or {tag: pieces}; tags not named stay whole)."""
         return Loop([q for p in self.panels for q in p.split(_pieces(n, p.tag))])
 
 
@@ -289,14 +294,17 @@ class Boundary:
 
     @property
     def area(self) -> float:
+        """The domain's area: the outer loop's minus the holes'."""
         return float(sum(lp.signed_area for lp in self.loops))
 
     @property
     def perimeter(self) -> float:
+        """Total length of all loops."""
         return float(sum(lp.length for lp in self.loops))
 
     @property
     def size(self) -> float:
+        """The outer loop's largest extent along x or y (the scale of tolerances)."""
         return self.loops[0].size
 
     def refine(self, n) -> "Boundary":
