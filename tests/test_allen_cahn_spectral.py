@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 # By path, so that the helper imports under any pytest import mode (tests/ is not a package).
-_spec = importlib.util.spec_from_file_location("allen_cahn_spectral", Path(__file__).with_name("allen_cahn_spectral.py"))
+_HELPER = Path(__file__).with_name("allen_cahn_spectral.py")
+_spec = importlib.util.spec_from_file_location("allen_cahn_spectral", _HELPER)
 allen_cahn_spectral = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(allen_cahn_spectral)
 solve_allen_cahn = allen_cahn_spectral.solve_allen_cahn
