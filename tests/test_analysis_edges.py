@@ -98,6 +98,27 @@ def test_a_node_without_outgoing_edges_is_pruned_with_its_incoming_edges():
     assert torch.equal(model(x).detach(), before)
 
 
+def test_a_node_without_incoming_edges_is_pruned_with_its_outgoing_edges():
+    model, x = field_model(widths=(2, 3, 1)), points()
+    zero_edge(model.net, 0, 0, 1)
+    zero_edge(model.net, 0, 1, 1)  # hidden node 1 is constant: tanh(0) = 0
+    second = model.net.layers[1]
+    offset = edges.edge_values(second, torch.zeros(1, 3))[0, 1, 0].detach()  # what its outgoing edge adds
+    before = model(x).detach()
+    pruned = edges.prune(model, x, threshold=1e-9)
+    assert pruned.nodes == [(1, 1)] and pruned.edges == [(0, 0, 1), (0, 1, 1), (1, 1, 0)]
+    assert second.spline_weight[0, 1].abs().max() == 0 and second.base_weight[0, 1] == 0
+    torch.testing.assert_close(model(x).detach(), before - offset, rtol=0, atol=1e-14)  # the constant is lost
+
+
+def test_refit_enforces_the_masks():
+    model, x = field_model(widths=(2, 3, 1)), points(100)
+    masks = [torch.ones(3, 2, dtype=torch.bool), torch.ones(1, 3, dtype=torch.bool)]
+    masks[1][0, 2] = False  # not zeroed yet: refit's first step does it
+    edges.refit(model, lambda: (model(x) ** 2).mean(), steps=1, lr=1e-3, masks=masks)
+    assert model.net.layers[1].spline_weight[0, 2].abs().max() == 0 and model.net.layers[1].base_weight[0, 2] == 0
+
+
 def test_refit_keeps_pruned_edges_at_zero():
     model, x = field_model(widths=(2, 3, 1)), points(100)
     zero_edge(model.net, 1, 0, 0)

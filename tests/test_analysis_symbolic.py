@@ -78,20 +78,26 @@ def test_planted_sin_and_square_are_read_back_through_the_scaling():
     assert r"\sin" in formula.outputs[0].latex
 
 
-def test_composition_through_the_squash_between_layers():
-    net = KAN([1, 1, 1], grid=5, base=None)  # linear and quadratic edges are exact in a cubic spline
-    plant(net.layers[0], 0, 0, lambda h: 0.5 * h)
-    plant(net.layers[1], 0, 0, lambda h: h**2 - 0.25)
+@pytest.mark.parametrize("between, squash", [
+    ("tanh", sympy.tanh),
+    ("rescale", lambda e: 0.5 + 1.5 * sympy.tanh(e)),  # tanh mapped onto the grid range (-1, 2)
+    ("none", lambda e: e),
+])
+def test_composition_through_the_squash_between_layers(between, squash):
+    # Linear and quadratic edges are exact in a cubic spline; no base branch.
+    net = KAN([1, 1, 1], grid=5, base=None, between=between, grid_range=(-1, 2))
+    plant(net.layers[0], 0, 0, lambda h: 0.5 * h, -1, 2)
+    plant(net.layers[1], 0, 0, lambda h: h**2 - 0.25, -1, 2)
     model = FieldModel(net, np.array([0.0]), np.array([2.0]))
     formula = symbolic_formula(model, torch.linspace(0, 2, 300).unsqueeze(-1), coords=("t",))
     assert [fit.name for row in formula.fits[0] for fit in row] == ["x"]
     assert [fit.name for row in formula.fits[1] for fit in row] == ["x^2"]
     t = sympy.Symbol("t")
-    expected = sympy.tanh(0.5 * (t - 1)) ** 2 - 0.25
+    expected = squash(0.5 * (t - 1)) ** 2 - 0.25
     held_out = np.random.uniform(0, 2, (100, 1))
-    np.testing.assert_allclose(formula(held_out)[:, 0], sympy.lambdify(t, expected)(held_out[:, 0]), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(formula(held_out)[:, 0], sympy.lambdify(t, expected)(held_out[:, 0]), rtol=0, atol=1e-9)
     np.testing.assert_allclose(formula(held_out)[:, 0], model(torch.as_tensor(held_out))[:, 0].detach().numpy(),
-                               rtol=0, atol=1e-10)
+                               rtol=0, atol=1e-9)
 
 
 def test_a_field_model_with_an_output_transform_is_refused():

@@ -152,16 +152,6 @@ def plot_edges(model, x: torch.Tensor, path, n: int = 100) -> None:
     save(fig, path)
 
 
-def _edge_weights(layer: KANLinear, keep: torch.Tensor) -> list[tuple[torch.nn.Parameter, torch.Tensor]]:
-    """The layer's per-edge parameters with the mask (O, I) shaped to multiply each: spline coefficients
-    (O, I, M) and, where present, the base weight (O, I). (The scaler is left alone: grid refits divide
-    by it.)"""
-    pairs = [(layer.spline_weight, keep.unsqueeze(-1))]
-    if layer.base_weight is not None:
-        pairs.append((layer.base_weight, keep))
-    return [(p, m.to(device=p.device, dtype=p.dtype)) for p, m in pairs]
-
-
 @torch.no_grad()
 def apply_masks(model, masks: list[torch.Tensor]) -> None:
     """Zero the spline coefficients and base weight of every edge whose mask entry (O, I) is False.
@@ -170,9 +160,10 @@ def apply_masks(model, masks: list[torch.Tensor]) -> None:
     coefficients of a zero edge to zero). The KAN's forward does not apply them: a trainer must re-apply
     them after each optimiser step, as `refit` does."""
     net, _ = kan_of(model)
-    for layer, keep in zip(net.layers, masks):
-        for p, m in _edge_weights(layer, keep):
-            p.mul_(m)
+    for layer, keep in zip(net.layers, masks):  # keep (O, I); the scaler stays, as grid refits divide by it
+        layer.spline_weight.mul_(keep.unsqueeze(-1).to(layer.spline_weight))
+        if layer.base_weight is not None:
+            layer.base_weight.mul_(keep.to(layer.base_weight))
 
 
 def prune(model, x: torch.Tensor, threshold: float = 1e-2) -> Pruned:
@@ -198,22 +189,16 @@ def prune(model, x: torch.Tensor, threshold: float = 1e-2) -> Pruned:
 def refit(model, loss_fn: Callable[[], torch.Tensor], steps: int, lr: float = 1e-3,
           masks: list[torch.Tensor] | None = None) -> list[float]:
     """A brief Adam refit after pruning: `steps` steps on loss_fn() (a closure returning a scalar), the
-    masked edges' gradients zeroed before and their parameters re-zeroed after every step (weight decay
-    or stale optimiser state cannot revive them), so that they stay pruned. Returns the losses."""
-    net, _ = kan_of(model)
+    masked edges' parameters zeroed after every step (`apply_masks`), so that they stay pruned whatever
+    the optimiser's update. Returns the losses."""
     optimiser = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    pairs = [pair for layer, keep in zip(net.layers, masks or []) for pair in _edge_weights(layer, keep)]
     losses = []
     for _ in range(steps):
         optimiser.zero_grad()
         loss = loss_fn()
         loss.backward()
-        for p, m in pairs:
-            if p.grad is not None:
-                p.grad.mul_(m)
         optimiser.step()
-        with torch.no_grad():
-            for p, m in pairs:
-                p.mul_(m)
+        if masks is not None:
+            apply_masks(model, masks)
         losses.append(loss.item())
     return losses
