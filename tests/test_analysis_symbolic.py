@@ -46,6 +46,13 @@ def test_fit_edge_finds_the_candidate_and_its_parameters(name, f, params):
         np.testing.assert_allclose((fit.a, fit.b, fit.c, fit.d), params, rtol=0, atol=1e-7)
 
 
+def test_fit_edge_prefers_the_simplest_candidate_within_the_tolerance():
+    x = np.linspace(-1, 1, 200)
+    y = x + 0.05 * x**2  # "x^2" fits exactly; "x" misses by 1 - R^2 = 7e-4
+    assert fit_edge(x, y, tol=1e-2).name == "x"
+    assert fit_edge(x, y, tol=1e-4).name == "x^2"
+
+
 def test_fit_edge_without_a_good_candidate_takes_the_best_r2():
     x = np.linspace(-1, 1, 200)
     fit = fit_edge(x, np.sign(x) * x**2 + 0.3 * np.sin(9 * x), library=("x", "x^2", "sin"))
