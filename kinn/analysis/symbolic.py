@@ -103,19 +103,23 @@ def _fit_candidate(f: Candidate, u: np.ndarray, y: np.ndarray) -> tuple[float, f
     B, C = (g.reshape(-1) for g in np.meshgrid(bs, cs, indexing="ij"))
     with np.errstate(all="ignore"):
         a, d, ssr = _project(f.numpy(B[:, None] * u + C[:, None]), y)
-    best = min(range(len(B)), key=lambda k: ssr[k])
+    best = int(np.argmin(ssr))
     result = (a[best], B[best], C[best], d[best], ssr[best])
     free = [f.scale, f.shift]
     if not any(free) or not np.isfinite(result[-1]):
         return result
 
-    def residual(p):
+    def at(p):  # (a, b', c', d, residual sum) with the free ones of (b', c') set to p, and f's values there
         bc = np.array([B[0], C[0]], float)
         bc[free] = p
         with np.errstate(all="ignore"):
             z = f.numpy(bc[0] * u + bc[1])
-        a_, d_, _ = _project(z[None], y)
-        r = y - a_[0] * z - d_[0]
+        a_, d_, s_ = _project(z[None], y)
+        return (a_[0], bc[0], bc[1], d_[0], s_[0]), z
+
+    def residual(p):
+        (a_, _, _, d_, _), z = at(p)
+        r = y - a_ * z - d_
         return r if np.isfinite(r).all() else np.full_like(y, _INVALID * (1 + np.abs(y).max()))
 
     for k in np.argsort(ssr)[:_STARTS]:
@@ -124,12 +128,9 @@ def _fit_candidate(f: Candidate, u: np.ndarray, y: np.ndarray) -> tuple[float, f
         with np.errstate(all="ignore"):
             fit = scipy.optimize.least_squares(residual, np.array([B[k], C[k]])[free], xtol=1e-14, ftol=1e-14,
                                                gtol=1e-14, max_nfev=200)
-        bc = np.array([B[k], C[k]], float)
-        bc[free] = fit.x
-        with np.errstate(all="ignore"):
-            a_, d_, s_ = _project(f.numpy(bc[0] * u + bc[1])[None], y)
-        if s_[0] < result[-1]:
-            result = (a_[0], bc[0], bc[1], d_[0], s_[0])
+        refined, _ = at(fit.x)
+        if refined[-1] < result[-1]:
+            result = refined
     return result
 
 
@@ -174,7 +175,8 @@ def fit_edge(xs: np.ndarray, ys: np.ndarray, library: Sequence[str] = DEFAULT_LI
         fits[name] = EdgeFit(name, float(a), float(b_x), float(c_x), float(d), float(r2), {})
     r2s = {name: fit.r2 for name, fit in fits.items()}
     good = [n for n in library if r2s[n] >= 1 - tol]
-    chosen = min(good, key=lambda n: LIBRARY[n].complexity) if good else max(library, key=lambda n: np.nan_to_num(r2s[n], nan=-np.inf))
+    best_r2 = lambda n: np.nan_to_num(r2s[n], nan=-np.inf)  # noqa: E731
+    chosen = min(good, key=lambda n: LIBRARY[n].complexity) if good else max(library, key=best_r2)
     return dataclasses.replace(fits[chosen], r2s=r2s)
 
 
@@ -221,8 +223,9 @@ def squash_expr(net: KAN, h: sympy.Expr) -> sympy.Expr:
     return h
 
 
-def symbolic_formula(model, x: torch.Tensor, coords: Sequence[str] = ("x", "y"), library: Sequence[str] = DEFAULT_LIBRARY,
-                     tol: float = 1e-6, n: int = 200, simplify_ops: int = 60) -> Formula:
+def symbolic_formula(model, x: torch.Tensor, coords: Sequence[str] = ("x", "y"),
+                     library: Sequence[str] = DEFAULT_LIBRARY, tol: float = 1e-6, n: int = 200,
+                     simplify_ops: int = 60) -> Formula:
     """The closed form of a KAN (or a FieldModel wrapping one) for the data x (N, D): every edge fitted by
     `fit_edge` over the range its input visits (n samples), composed with sympy through the input scaling
     of the FieldModel, the edge sums and the squash between layers. Outputs of at most `simplify_ops`
