@@ -53,12 +53,13 @@ def first_derivative(model, x):
     return torch.autograd.grad(model(x).sum(), x, create_graph=True)[0][:, 0]
 
 
-def test_ntk_of_a_linear_model_is_its_feature_kernel():
+@pytest.mark.parametrize("chunk", [1, 7, None])
+def test_ntk_of_a_linear_model_is_its_feature_kernel(chunk):
     model, x = Linear(), torch.linspace(-2, 2, 40).unsqueeze(-1)
     phi, d2 = features(x)
-    torch.testing.assert_close(ntk.ntk(model, ntk.solution, x), phi @ phi.T, rtol=0, atol=1e-12)
+    torch.testing.assert_close(ntk.ntk(model, ntk.solution, x, chunk=chunk), phi @ phi.T, rtol=0, atol=1e-12)
     # The residual u'' is linear in w too: its kernel is phi''(x) phi''(x')^T.
-    torch.testing.assert_close(ntk.ntk(model, second_derivative, x), d2 @ d2.T, rtol=0, atol=1e-12)
+    torch.testing.assert_close(ntk.ntk(model, second_derivative, x, chunk=chunk), d2 @ d2.T, rtol=0, atol=1e-12)
     assert model.w.grad is None  # the rows are returned, never accumulated into .grad
 
 
@@ -76,14 +77,15 @@ def test_residual_ntk_of_a_nonlinear_model_matches_the_analytic_one():
 def test_kan_jacobian_rows_are_single_point_gradients(fn):
     model = FieldModel(KAN([1, 4, 1], grid=5), np.array([0.0]), np.array([1.0]))
     x = torch.rand(12, 1)
-    J = ntk.jacobian(model, fn, x)
+    J = ntk.jacobian(model, fn, x, chunk=None)  # one graph for all points, a row per value
     params = list(model.parameters())
     for i in range(len(x)):  # each point alone, its gradient zeroed before: the independent reference
         model.zero_grad(set_to_none=True)
         fn(model, x[i : i + 1]).sum().backward()
         row = torch.cat([p.grad.reshape(-1) if p.grad is not None else torch.zeros(p.numel()) for p in params])
         torch.testing.assert_close(J[i], row, rtol=1e-12, atol=1e-12)
-    K = ntk.ntk(model, fn, x)
+    K = ntk.ntk(model, fn, x)  # point by point
+    torch.testing.assert_close(K, J @ J.T, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(K, K.T, rtol=0, atol=0)
     assert ntk.spectrum(K)[-1] > -1e-10 * ntk.spectrum(K)[0]  # positive semi-definite up to rounding
 

@@ -19,32 +19,38 @@ def solution(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model(x)[:, 0]
 
 
-def jacobian(model: torch.nn.Module, fn: Callable, x: torch.Tensor, params: Iterable[torch.Tensor] | None = None
-             ) -> torch.Tensor:
+def jacobian(model: torch.nn.Module, fn: Callable, x: torch.Tensor, params: Iterable[torch.Tensor] | None = None,
+             chunk: int | None = 1) -> torch.Tensor:
     """J (N, P): row i is d fn(model, x)_i / d theta, theta = `params` (default: the model's trainable
     parameters, flattened and concatenated in `model.parameters()` order).
 
     fn(model, x) returns (N,) values; it may take derivatives in x with `torch.autograd.grad(...,
-    create_graph=True)` (a residual). fn is evaluated once; each row is its own `torch.autograd.grad` of
-    value i, which returns fresh gradients: nothing accumulates between points, and `.grad` is untouched.
-    (torch.func.jacrev cannot be used instead: it refuses functions that call torch.autograd.grad, and the
-    KAN's closed-form bases are an autograd.Function without functorch rules.) Cost: N backward passes.
+    create_graph=True)` (a residual). fn is evaluated on `chunk` points at a time (None: all at once; a fn
+    that couples points needs None), and each row is its own `torch.autograd.grad` of one value, which
+    returns fresh gradients: nothing accumulates between points, and `.grad` is untouched. One point per
+    evaluation is the cheapest (a backward pass through a chunk's graph costs the whole chunk).
+    torch.func.jacrev cannot be used instead: it refuses functions that call torch.autograd.grad, and the
+    KAN's closed-form bases are an autograd.Function without functorch rules.
     """
     params = list(params) if params is not None else [p for p in model.parameters() if p.requires_grad]
-    values = fn(model, x)
-    assert values.shape == (len(x),), f"fn must return (N,) = ({len(x)},) values, got {tuple(values.shape)}"
+    chunk = chunk or len(x)
     rows = []
-    for value in values:
-        grads = torch.autograd.grad(value, params, retain_graph=True, allow_unused=True)
-        rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)]))
+    for start in range(0, len(x), chunk):
+        points = x[start : start + chunk]
+        values = fn(model, points)
+        assert values.shape == (len(points),), f"fn must return (N,) = ({len(points)},) values, not {tuple(values.shape)}"
+        for k, value in enumerate(values):
+            grads = torch.autograd.grad(value, params, retain_graph=k + 1 < len(values), allow_unused=True)
+            rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
+                                   for g, p in zip(grads, params)]))
     return torch.stack(rows)  # (N, P)
 
 
-def ntk(model: torch.nn.Module, fn: Callable, x: torch.Tensor, params: Iterable[torch.Tensor] | None = None
-        ) -> torch.Tensor:
+def ntk(model: torch.nn.Module, fn: Callable, x: torch.Tensor, params: Iterable[torch.Tensor] | None = None,
+        chunk: int | None = 1) -> torch.Tensor:
     """The empirical NTK K = J J^T (N, N) of fn(model, x) with respect to the parameters (see `jacobian`):
     fn = `solution` for the network's output, or a residual function for a physics-informed loss."""
-    J = jacobian(model, fn, x, params).detach()
+    J = jacobian(model, fn, x, params, chunk).detach()
     return J @ J.T
 
 
