@@ -38,7 +38,7 @@ def jacobian(model: torch.nn.Module, fn: Callable, x: torch.Tensor, params: Iter
     for start in range(0, len(x), chunk):
         points = x[start : start + chunk]
         values = fn(model, points)
-        assert values.shape == (len(points),), f"fn must return (N,) = ({len(points)},) values, not {tuple(values.shape)}"
+        assert values.shape == (len(points),), f"fn must return ({len(points)},) values, not {tuple(values.shape)}"
         for k, value in enumerate(values):
             grads = torch.autograd.grad(value, params, retain_graph=k + 1 < len(values), allow_unused=True)
             rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
