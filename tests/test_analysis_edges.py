@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from kinn.analysis import edges
-from kinn.model import FieldModel
+from kinn.models.field import FieldModel
 from kinn.solvers.kan import KAN
 
 pytestmark = pytest.mark.usefixtures("float64")  # conftest.py
@@ -134,10 +134,10 @@ def test_refit_keeps_pruned_edges_at_zero():
 
 
 def test_plot_edges_draws_a_panel_per_edge(tmp_path, monkeypatch):
-    import kinn.plots
+    import kinn.run.figures
 
-    axes, save = [], kinn.plots.save
-    monkeypatch.setattr(kinn.plots, "save", lambda fig, path: (axes.append(len(fig.axes)), save(fig, path)))
+    axes, save = [], kinn.run.figures.save
+    monkeypatch.setattr(kinn.run.figures, "save", lambda fig, path: (axes.append(len(fig.axes)), save(fig, path)))
     model, x = field_model(widths=(2, 3, 1)), points(100)
     path = tmp_path / "figures" / "edges.png"
     edges.plot_edges(model, x, path)

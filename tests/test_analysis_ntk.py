@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from kinn.analysis import ntk
-from kinn.model import FieldModel
+from kinn.models.field import FieldModel
 from kinn.solvers.kan import KAN
 
 pytestmark = pytest.mark.usefixtures("float64")  # conftest.py
@@ -107,10 +107,10 @@ def test_error_spectrum_finds_the_frequencies_and_amplitudes():
 
 
 def test_plot_spectra_writes_one_or_two_panels(tmp_path, monkeypatch):
-    import kinn.plots
+    import kinn.run.figures
 
-    axes, save = [], kinn.plots.save
-    monkeypatch.setattr(kinn.plots, "save", lambda fig, path: (axes.append(len(fig.axes)), save(fig, path)))
+    axes, save = [], kinn.run.figures.save
+    monkeypatch.setattr(kinn.run.figures, "save", lambda fig, path: (axes.append(len(fig.axes)), save(fig, path)))
     eig = {"kan": np.geomspace(1, 1e-6, 50), "mlp": np.geomspace(3, 1e-9, 50)}
     ntk.plot_spectra(eig, tmp_path / "ntk.png")
     ntk.plot_spectra(eig, tmp_path / "both.png", errors={"kan": ntk.error_spectrum(np.sin(np.arange(64.0)))})

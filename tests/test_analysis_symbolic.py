@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from kinn.analysis.symbolic import fit_edge, symbolic_formula
 from kinn.errors import KinnError
-from kinn.model import FieldModel
+from kinn.models.field import FieldModel
 from kinn.solvers.kan import KAN, KANLinear
 
 pytestmark = pytest.mark.usefixtures("float64")  # conftest.py

@@ -1,4 +1,4 @@
-"""kinn.readers: every file format round-trips a smooth field (linear interpolation converges at order 2,
+"""kinn.data.readers: every file format round-trips a smooth field (linear interpolation converges at order 2,
 exact at the nodes), MATLAB's column/row vectors and transposed arrays, and every error message."""
 import h5py
 import meshio
@@ -8,8 +8,8 @@ from scipy.io import savemat
 from scipy.spatial import Delaunay
 
 from kinn.errors import KinnError
-from kinn.readers import interpolate, read_reference
-from kinn.reference import write_points
+from kinn.data.readers import interpolate, read_reference
+from kinn.data.reference import write_points
 
 FIELDS, COORDS = ("u", "v"), ("x", "t")
 

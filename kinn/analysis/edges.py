@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from kinn.errors import KinnError
-from kinn.model import FieldModel
+from kinn.models.field import FieldModel
 from kinn.solvers.kan import KAN, KANLinear
 
 
@@ -129,7 +129,7 @@ def plot_edges(model, x: torch.Tensor, path, n: int = 100) -> None:
     """One figure like pykan's `model.plot()`: a block of panels per layer (the last layer on top), panel
     (j, i) showing phi_ij over the range its input visits, its line's opacity and width growing with the
     edge's `importance` score (pruned edges are faint). Written atomically as PNG to `path`."""
-    from kinn.plots import plt, save
+    from kinn.run.figures import plt, save
 
     samples, scores = edge_functions(model, x, n), importance(model, x)["edges"]
     widest = max(s.values.shape[1] for s in samples)

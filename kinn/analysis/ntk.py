@@ -78,7 +78,7 @@ def plot_spectra(eigenvalues: Mapping[str, np.ndarray], path,
     """NTK eigenvalue spectra, each normalised by its largest, against their index on log-log axes (one
     line per label: models, or one model at several steps); with `errors` {label: error_spectrum(...)},
     a second panel of the errors' amplitudes against frequency. Written atomically as PNG to `path`."""
-    from kinn.plots import plt, save
+    from kinn.run.figures import plt, save
 
     fig, axes = plt.subplots(1, 2 if errors else 1, figsize=(11 if errors else 5.5, 4), squeeze=False)
     ax = axes[0, 0]

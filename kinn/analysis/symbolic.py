@@ -16,7 +16,7 @@ import sympy
 import torch
 
 from kinn.errors import KinnError, unknown
-from kinn.model import FieldModel
+from kinn.models.field import FieldModel
 from kinn.solvers.kan import KAN
 
 from .edges import edge_functions, kan_of

@@ -8,11 +8,11 @@
 Everything is numpy float64; boundary data are values at n Gauss–Legendre nodes per panel
 (`nodes(boundary, n)`), and every operator is a matrix acting on them (see `integrals`).
 """
-from .integrals import BieOperator, Field, Nodes, Representation, bie_operator, nodes, representation
-from .kernels import Kelvin, Kernel, Laplace
-from .panels import Arc, Boundary, Loop, Panel, Segment, box, circle, polygon
-from .plot import plot
-from .rules import gauss_legendre, gauss_log, lagrange
+from kinn.boundary.integrals import BieOperator, Field, Nodes, Representation, bie_operator, nodes, representation
+from kinn.boundary.kernels import Kelvin, Kernel, Laplace
+from kinn.boundary.panels import Arc, Boundary, Loop, Panel, Segment, box, circle, polygon
+from kinn.boundary.plot import plot
+from kinn.boundary.rules import gauss_legendre, gauss_log, lagrange
 
 __all__ = ["Arc", "BieOperator", "Boundary", "Field", "Kelvin", "Kernel", "Laplace", "Loop", "Nodes", "Panel",
            "Representation", "Segment", "bie_operator", "box", "circle", "gauss_legendre", "gauss_log",

@@ -32,10 +32,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import KinnError
-from .kernels import Kernel
-from .panels import Boundary, Panel
-from .rules import gauss_legendre, gauss_log, lagrange
+from kinn.errors import KinnError
+from kinn.boundary.kernels import Kernel
+from kinn.boundary.panels import Boundary, Panel
+from kinn.boundary.rules import gauss_legendre, gauss_log, lagrange
 
 MAX_DEPTH = 50  # bisections: a sub-panel 2^-50 of its panel is below rounding of the coordinates
 ORDER = 10      # fewest Gauss points on an accepted (sub)panel: ~1e-13 at length = distance, whatever n

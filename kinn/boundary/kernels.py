@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from ..errors import KinnError
+from kinn.errors import KinnError
 
 _EYE = np.eye(2)
 

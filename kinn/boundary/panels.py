@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import KinnError
+from kinn.errors import KinnError
 
 
 def _column(t) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .panels import Boundary
+from kinn.boundary.panels import Boundary
 
 ARROWS = 40  # about this many normal arrows, spread over the panels
 

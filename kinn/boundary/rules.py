@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.linalg import eigh_tridiagonal
 
-from ..errors import KinnError
+from kinn.errors import KinnError
 
 
 def _check(n: int) -> int:

@@ -2,7 +2,7 @@
 
 `read_reference(path, fields, coords)` reads the nodes and field values by the file's suffix:
 
-- `.h5`, `.hdf5`: the kinn layouts `grid` and `points` (data/README.md), read by `kinn.reference.Reference`;
+- `.h5`, `.hdf5`: the kinn layouts `grid` and `points` (data/README.md), read by `kinn.data.reference.Reference`;
 - `.npz`, `.mat`: named arrays, by the conventions of `read_reference`'s docstring;
 - the mesh files meshio reads (`.vtu`, `.vtk`, `.msh`, `.xdmf`, ...): the mesh points and `point_data`.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import KinnError
+from kinn.errors import KinnError
 
 HDF5_SUFFIXES = (".h5", ".hdf5")
 ARRAY_SUFFIXES = (".npz", ".mat")
@@ -175,10 +175,10 @@ def _require_fields(have, fields, source: str) -> None:
 
 
 def _read_kinn_hdf5(path: Path, fields, coords):
-    """A kinn `grid` or `points` HDF5 file, through `kinn.reference.Reference` (which checks the layout)."""
+    """A kinn `grid` or `points` HDF5 file, through `kinn.data.reference.Reference` (which checks the layout)."""
     import h5py
 
-    from .reference import Reference
+    from kinn.data.reference import Reference
 
     try:
         with h5py.File(path, "r") as f:
