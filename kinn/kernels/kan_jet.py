@@ -30,8 +30,10 @@ Backends, chosen by `set_backend` (or before start by the environment variable K
   builds, else "fast".
 Per-feature quantile knots always run the reference, as does `use_reference(True)`.
 
-The stacked layout (N, 1 + 2P, width) is `kinn.jets.Jet`'s: `kan_layer_jet` returns y, gy, hy as views
-of one such tensor.
+The stacked layout (N, S, width) is `kinn.jets.Jet`'s, of three kinds (`kinn.jets.pairs`): "first"
+(value and gradient, S = 1 + P), "diag" (and the Hessian's diagonal, S = 1 + 2P; what `kan_layer_jet`
+takes and returns as y, gy, hy) and "full" (the whole Hessian, S = 1 + P + P(P + 1)/2). Every backend but
+Triton takes every kind; Triton the diagonal (other kinds run "fast" on CUDA tensors).
 """
 from __future__ import annotations
 

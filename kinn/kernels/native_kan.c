@@ -41,7 +41,11 @@ static inline int64_t n_pairs(int64_t P, int64_t kind) { return kind == 0 ? 0 : 
 
 /* Points are taken in tiles of TILE_N, and within a tile the inputs in chunks whose rows of W (and of
    GW) fit the L1 cache beside the tile's data (`chunk_inputs`): a row of W is loaded from L2 once a tile,
-   not once a point. The accumulators of the outputs go through memory between chunks. */
+   not once a point. The accumulators of the outputs go through memory between chunks. Measured on this
+   project's 2-core AMD EPYC (48 KiB L1, 1 MiB L2; one 64 x 64 layer, 4,096 points, "diag", float32, one
+   thread): forward 11-13 ms, backward 27-30 ms with or without the tiling (untiled, tiles of 32 without
+   chunks, 16 and 32 KiB chunks all within that spread): there the weight's 229 KiB stay in L2 and the
+   kernels are bound by their arithmetic and loads, not by L2. */
 #define TILE_N 32
 
 static int64_t chunk_inputs(int64_t I, int64_t D, int64_t O, int backward, int64_t size) {
