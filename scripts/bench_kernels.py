@@ -16,11 +16,18 @@ between layers. Rows, for each model:
                              C kernels on CPU where a C compiler builds them, and triton where CUDA and
                              Triton are present
 
-Prints the median step time over --steps rounds (rows interleaved, after one warm-up round), the bytes
+Prints the median step time over --steps rounds (rows interleaved, after one warm-up round; a row that
+cannot run, as KAN jets for elasticity before they carried the whole Hessian, says why), the bytes
 that autograd saves for the backward pass (distinct storages, by `saved_tensors_hooks`) and, on CUDA, the
 peak memory allocated during a step above what was allocated before it, on CPU the median CPU time of a
 step over all threads (which time spent waiting for a core on a busy machine does not inflate); ratios
 are against the first row.
+Then two steps on the net [2, 64, 64, 2] through kinn's own field handles and `kinn.mechanics` (the MLP and
+the KAN by nested autograd, `AutogradBackend`, and the KAN by its jets, `JetBackend`, which carry what the
+step asks for after the warm-up round): plane elasticity's strong form, loss = mean |∇·σ(u)|² over the
+batch plus mean |σ·n − t|² over 512 boundary points (the whole Hessian: the KAN path before full jets was
+the nested autograd row, as `auto` fell back to it), and an energy step, loss = mean ψ(u) = ½ σ:ε over the
+batch minus the mean work t·u on the boundary points (first derivatives only).
 With --profile, also the ten costliest kernels of each KAN jet row by torch.profiler (where the time goes).
 Needs only torch (and triton for its rows): on a bare GPU machine, `pip install --no-deps --no-build-isolation -e .`.
 """
@@ -36,8 +43,9 @@ from typing import Callable
 
 import torch
 
+from kinn import kernels, mechanics  # torch only: kinn loads deepxde lazily, for problems and solving
 from kinn.kernels import jets
-from kinn import kernels  # torch only: kinn loads deepxde lazily, for problems and solving
+from kinn.pde.fields import AutogradBackend, Field, JetBackend
 from kinn.solvers import kan
 
 P = 2  # physical coordinates
@@ -166,6 +174,63 @@ def rows_for(model: torch.nn.Module, c: torch.Tensor) -> list[Row]:
     return rows
 
 
+E, NU = 1.0, 0.3  # plane stress; the load t = (1, 0) on the boundary points, normals n = (1, 0)
+
+
+def field(backend) -> Field:
+    return Field(backend, ("ux", "uy"), ("x", "y"), 2)
+
+
+def elasticity_loss(u: Field, b: Field) -> torch.Tensor:
+    """Mean |∇·σ|² inside plus mean |σ·n − t|² on the boundary points (plate_hole's strong form)."""
+    r = mechanics.equilibrium(mechanics.stress(u, E, NU), u)
+    n = torch.zeros(len(b), 2, dtype=r.dtype, device=r.device)
+    n[:, 0] = 1
+    t = mechanics.traction(mechanics.stress(b, E, NU), n) - n
+    return r.square().sum(1).mean() + t.square().sum(1).mean()
+
+
+def energy_loss(u: Field, b: Field) -> torch.Tensor:
+    """Mean strain energy density inside minus the mean work of the load t = (1, 0) on the boundary."""
+    return mechanics.elastic_energy(u, E, NU).mean() - b.values[:, 0].mean()
+
+
+def field_rows(mlp: torch.nn.Module, net: kan.KAN, c: torch.Tensor, cb: torch.Tensor, loss: Callable) -> list[Row]:
+    """One step of `loss` through field handles: MLP and KAN by nested autograd, the KAN by jets (native C
+    and fast PyTorch; on CUDA Triton), which carry what the loss asks for after the first (warm-up) step."""
+    def by_autograd(model):
+        def run():
+            model.zero_grad(set_to_none=True)
+            x, xb = c.detach().requires_grad_(True), cb.detach().requires_grad_(True)
+            loss(field(AutogradBackend(model(x), x)), field(AutogradBackend(model(xb), xb))).backward()
+
+        return run
+
+    def by_jets(backend):
+        def run():
+            previous = kernels.set_backend(backend)
+            try:
+                net.zero_grad(set_to_none=True)
+                handles = []
+                for x in (c, cb):
+                    x = x.detach().requires_grad_(True)
+                    j = net.jet(jets.Jet.seed(x, torch.ones(P, dtype=x.dtype, device=x.device)))
+                    handles.append(field(JetBackend(j, x, nested=False)))
+                loss(*handles).backward()
+            finally:
+                kernels.set_backend(previous)
+
+        return run
+
+    rows = [Row("MLP, nested autograd", by_autograd(mlp)), Row("KAN closed form, nested autograd", by_autograd(net))]
+    if not c.is_cuda and kernels.native_kan.available():
+        rows.append(Row("KAN jets, native C", by_jets("native")))
+    rows.append(Row("KAN jets, fast PyTorch", by_jets("fast")))
+    if c.is_cuda and importlib.util.find_spec("triton") is not None:
+        rows.append(Row("KAN jets, Triton", by_jets("triton")))
+    return rows
+
+
 def saved_mib(step: Callable[[], None]) -> float:
     """MiB of distinct storages that autograd saves for the backward pass during one step."""
     storages = {}
@@ -202,12 +267,18 @@ def seconds(step: Callable[[], None], device: torch.device) -> tuple[float, floa
 
 
 def report(title: str, rows: list[Row], device: torch.device, steps: int) -> None:
+    failed = []
+    for row in rows:  # the warm-up round (and compiles the Triton kernels); a row that cannot run says why
+        try:
+            row.step()
+        except Exception as e:  # noqa: BLE001 -- e.g. NeedsAutograd from an older kinn's jets
+            failed.append(f"  {row.name:36s} cannot run: {type(e).__name__}: {str(e)[:90]}")
+    rows = [row for row in rows if not any(f.startswith(f"  {row.name} ") for f in failed)]
     times = {row.name: [] for row in rows}
-    for round_ in range(steps + 1):  # interleaved, so that load from elsewhere hits every row alike
+    for round_ in range(1, steps + 1):  # interleaved, so that load from elsewhere hits every row alike
         for row in rows:
             elapsed = seconds(row.step, device)
-            if round_:  # the first round warms up (and compiles the Triton kernels)
-                times[row.name].append(elapsed)
+            times[row.name].append(elapsed)
     print(title)
     cpu = device.type == "cpu"  # CPU time too: on a shared machine, what waiting for a core does not inflate
     header = f"  {'':36s} {'ms/step':>9s} {'x MLP':>7s} {'vs eff-kan':>10s} {'saved MiB':>10s} {'x MLP':>7s}"
@@ -222,6 +293,7 @@ def report(title: str, rows: list[Row], device: torch.device, steps: int) -> Non
         vs_ref = f"{ref / ms:9.2f}x" if ref else f"{'-':>10s}"
         print(f"  {row.name:36s} {ms:9.2f} {ms / mlp[0]:6.2f}x {vs_ref} "
               f"{saved:10.1f} {saved / mlp[1]:6.2f}x {third:9.1f} {third / mlp[2]:6.2f}x")
+    print("\n".join(failed)) if failed else None
 
 
 def profile(rows: list[Row], device: torch.device) -> None:
@@ -231,7 +303,7 @@ def profile(rows: list[Row], device: torch.device) -> None:
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     for row in rows:
-        if row.name.startswith("jets"):
+        if "jets" in row.name and "MLP" not in row.name:
             row.step()  # warm, so that compilation stays out of the profile
             with torch_profile(activities=activities) as prof:
                 row.step()
@@ -249,6 +321,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
     parser.add_argument("--profile", action="store_true", help="also the costliest kernels of each jet row")
+    parser.add_argument("--sections", default="layer,net,elasticity,energy",
+                        help="which models and steps to time (comma-separated; default all)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -263,16 +337,31 @@ def main() -> None:
     load = f", load average {os.getloadavg()[0]:.1f}" if device.type == "cpu" else ""
     print(f"G={args.grid}, k={args.order}, batch {batch}, float32, {device.type} ({where}{load}), "
           f"torch {torch.__version__}")
-    layer = Layer(w, args.grid, args.order).to(device)
-    rows = mlp_rows(MLP([w, w], mapped=layer).to(device), c) + rows_for(layer, c)
-    report(f"one layer {w}x{w} (ratios: x MLP against the MLP's autograd row)", rows, device, args.steps)
-    if args.profile:
-        profile(rows, device)
-    net = Net([P, w, w, 1], args.grid, args.order).to(device)
-    rows = mlp_rows(MLP([P, w, w, 1]).to(device), c) + rows_for(net, c)
-    report(f"net [{P}, {w}, {w}, 1], tanh between layers", rows, device, args.steps)
-    if args.profile:
-        profile(rows, device)
+    sections = args.sections.split(",")
+    if "layer" in sections:
+        layer = Layer(w, args.grid, args.order).to(device)
+        rows = mlp_rows(MLP([w, w], mapped=layer).to(device), c) + rows_for(layer, c)
+        report(f"one layer {w}x{w} (ratios: x MLP against the MLP's autograd row)", rows, device, args.steps)
+        if args.profile:
+            profile(rows, device)
+    if "net" in sections:
+        net = Net([P, w, w, 1], args.grid, args.order).to(device)
+        rows = mlp_rows(MLP([P, w, w, 1]).to(device), c) + rows_for(net, c)
+        report(f"net [{P}, {w}, {w}, 1], tanh between layers (Laplacian)", rows, device, args.steps)
+        if args.profile:
+            profile(rows, device)
+    cb = torch.rand(512, P, device=device) * 2 - 1  # the boundary points of the elasticity and energy steps
+    for key, title, loss in (("elasticity", "plane elasticity, strong form (div sigma, tractions)", elasticity_loss),
+                             ("energy", "energy form (strain energy, load work)", energy_loss)):
+        if key not in sections:
+            continue
+        torch.manual_seed(2025)  # a fresh KAN for each: its jets carry what this step asks for
+        mlp2, kan2 = MLP([P, w, w, 2]).to(device), kan.KAN([P, w, w, 2], args.grid, args.order).to(device)
+        layers = [m for lin in mlp2.linears[:-1] for m in (lin, torch.nn.Tanh())] + [mlp2.linears[-1]]
+        rows = field_rows(torch.nn.Sequential(*layers), kan2, c, cb, loss)
+        report(f"net [{P}, {w}, {w}, 2], {title}", rows, device, args.steps)
+        if args.profile:
+            profile(rows, device)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kinn.errors import KinnError, unknown
-from kinn.kernels.jets import Jet, JetNetwork
+from kinn.kernels.jets import Demand, Jet, JetNetwork
 from kinn.models.family import Family
 from kinn.kernels import (
     JetBasis,
@@ -134,11 +134,13 @@ class KANLinear(nn.Module):
         """
         return kan_layer_jet(x, gx, hx, self.spline_weight, self.spline_scaler, self.base_weight, self._jet_basis())
 
-    def stacked_jet(self, J: torch.Tensor, squash: tuple[float, float] | None = None) -> torch.Tensor:
-        """The jet on the stacked layout of `kinn.kernels.jets.Jet`: J (N, 1 + 2P, in) -> (N, 1 + 2P, out), no copies;
-        with squash = (a, b), of a + b tanh(J) (see `kinn.kernels.stacked_layer_jet`)."""
+    def stacked_jet(self, J: torch.Tensor, squash: tuple[float, float] | None = None,
+                    kind: str = "diag") -> torch.Tensor:
+        """The jet on the stacked layout of `kinn.kernels.jets.Jet`: J (N, S, in) -> (N, S, out) of the given kind
+        ("first", "diag", "full"), no copies; with squash = (a, b), of a + b tanh(J) (see
+        `kinn.kernels.stacked_layer_jet`)."""
         return stacked_layer_jet(J, self.spline_weight, self.spline_scaler, self.base_weight, self._jet_basis(),
-                                 squash)
+                                 squash, kind)
 
     def _jet_basis(self) -> JetBasis:
         return JetBasis(self.basis, self.order, self.num_bases, self.grid, self.lo, self.hi, self.knots, self.uniform)
@@ -320,8 +322,9 @@ class KAN(nn.Module, JetNetwork):
             x = layer(self._squash(x) if i else x)
         return x
 
-    # The jet kernels' backward (fast PyTorch, C and Triton) is not differentiable again: residuals with
-    # mixed second derivatives or flux divergences (elasticity) are evaluated by autograd instead.
+    # The jet kernels' backward (fast PyTorch, C and Triton) is not differentiable again: the jets carry
+    # what residuals ask for instead (the whole Hessian for mixed derivatives and flux divergences), and
+    # `kinn.pde.fields.JetBackend` takes derivatives of fluxes by the chain rule over the carried rows.
     jets_nest = False
 
     @property
@@ -341,12 +344,37 @@ class KAN(nn.Module, JetNetwork):
         return fused and get_backend() in ("auto", "native") and native_kan.available()
 
     def jet(self, j: Jet) -> Jet:
-        """The forward pass on derivative jets (`kinn.kernels.jets`): each layer's `KANLinear.jet`, and the chain
-        rule through what sits between layers."""
+        """The forward pass on derivative jets (`kinn.kernels.jets`): each layer's `KANLinear.stacked_jet`, and the
+        chain rule through what sits between layers, on jets of j's kind.
+
+        A seed whose kind is left open (`Jet.seed(z, dz)`, as `kinn.models.field.FieldModel.jet` makes it) gets the
+        kind the network's residuals asked for so far (`self.demand`; "diag", the layout of `Jet(J)`, before
+        any request), and the
+        jet returned can compute itself again with more (`Jet.rerun`), which `kinn.pde.fields.JetBackend` does
+        when a residual asks for more than it carries. A seed's jet carries no autograd graph to the
+        points: its rows are the derivatives in them (the kernels' backward is not differentiable again).
+        """
+        seed = j
+        if j.affine:
+            seed = j.detached()
+            if j.open:
+                seed = seed.as_kind(self.demand.kind or "diag")
         squash = {"tanh": (0.0, 1.0), "rescale": (self._centre, self._half)}.get(self.between)
+        J = seed.J
         for i, layer in enumerate(self.layers):
-            j = Jet(layer.stacked_jet(j.J, squash if i else None))
-        return j
+            J = layer.stacked_jet(J, squash if i else None, seed.kind)
+        out = Jet(J, seed.kind, seed.P)
+        if j.open:
+            out.demand = self.demand
+            out.rerun = lambda kind: self.jet(seed.as_kind(kind))
+        return out
+
+    @property
+    def demand(self) -> Demand:
+        """What residuals asked of this network's jets (`kinn.kernels.jets.Demand`): the kind its seeds get."""
+        if "_demand" not in self.__dict__:
+            self.__dict__["_demand"] = Demand()
+        return self.__dict__["_demand"]
 
     def _squash(self, x: torch.Tensor) -> torch.Tensor:
         if self.between == "tanh":

@@ -133,6 +133,94 @@ def test_the_jet_value_is_the_layer_output():
         torch.testing.assert_close(layer.jet(x, gx, gx)[0], layer(x), rtol=0, atol=1e-12)
 
 
+# ---- every kind of jet: first derivatives only, the Hessian's diagonal, the whole Hessian --------------
+
+KINDS = ["first", "diag", "full"]
+
+
+def stacked_input_jet(c: torch.Tensor, fan_in: int, kind: str) -> torch.Tensor:
+    """The stacked jet (N, S, in) of x = f(c) of this kind, by nested autograd over P = 2 coordinates."""
+    from kinn.kernels.jets import pairs
+
+    c = c.clone().requires_grad_(True)
+    x = coordinates_to_inputs(c, fan_in)
+    return stacked_by_autograd(x, c, kind)
+
+
+def stacked_by_autograd(y: torch.Tensor, c: torch.Tensor, kind: str) -> torch.Tensor:
+    """y (N, W) of c (N, P) -> its stacked jet (N, S, W) of this kind, by nested autograd, detached."""
+    from kinn.kernels.jets import pairs
+
+    p = c.shape[1]
+    g = torch.stack([torch.autograd.grad(y[:, j].sum(), c, create_graph=True)[0] for j in range(y.shape[1])], 1)
+    rows = [y.detach().unsqueeze(1), g.detach().transpose(1, 2)]
+    for a, b in pairs(p, kind):
+        rows.append(torch.stack([torch.autograd.grad(g[:, j, a].sum(), c, retain_graph=True)[0][:, b]
+                                 for j in range(y.shape[1])], 1).unsqueeze(1))
+    return torch.cat(rows, 1)
+
+
+def stacked_and_gradients(layer: KANLinear, J, backend: str, kind: str, squash=None) -> list[torch.Tensor]:
+    """The layer's stacked jet of J, then the gradients of a scalar loss of it w.r.t. J and the parameters."""
+    set_backend(backend)
+    J = J.detach().clone().requires_grad_(True)
+    out = layer.stacked_jet(J, squash, kind)
+    gen = torch.Generator().manual_seed(1)
+    weights = torch.randn(out.shape, generator=gen, dtype=out.dtype).to(out.device)
+    loss = (out * weights).sum() + (out[:, 1:] ** 2).sum() / len(out) + out[:, 3:].sum((1, 2)).square().mean()
+    grads = torch.autograd.grad(loss, [J, *layer.parameters()])
+    return [out, *grads]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("options", [dict(order=3), dict(order=2, base=None), dict(basis="chebyshev", order=4)],
+                         ids=str)
+def test_reference_jet_of_every_kind_equals_nested_autograd(options, kind):
+    layer = make_layer(**options)
+    c = (torch.rand(30, 2) * 2 - 1).requires_grad_(True)
+    expected = stacked_by_autograd(layer(coordinates_to_inputs(c, layer.in_features)), c, kind)
+    set_backend("reference")
+    actual = layer.stacked_jet(stacked_input_jet(c, layer.in_features, kind), None, kind)
+    assert_all_close([actual], [expected], 1e-10)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["fp64", "fp32"])
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("backend", ["fast", "native"])
+def test_every_kind_on_every_cpu_backend_equals_reference(backend, kind, dtype, tol):
+    if backend == "native" and not native_kan.available():
+        pytest.skip(f"the C kernels do not build here: {native_kan.why_unavailable()}")
+    from kinn.kernels.jets import sets
+
+    for options in (dict(order=3), dict(order=2, base=None, fan_out=70), dict(order=5, fan_in=9, fan_out=1)):
+        layer = make_layer(dtype=dtype, **options)
+        x = points(layer).to(dtype)
+        gen = torch.Generator().manual_seed(5)
+        J = torch.cat([x.unsqueeze(1), torch.randn(len(x), sets(2, kind) - 1, x.shape[1], generator=gen,
+                                                   dtype=torch.float64).to(dtype)], 1)
+        reference = stacked_and_gradients(layer, J, "reference", kind)
+        assert_all_close(stacked_and_gradients(layer, J, backend, kind), reference, tol)
+
+
+@pytest.mark.parametrize("p", [1, 3, 4])
+@pytest.mark.parametrize("kind", KINDS)
+def test_native_kernels_of_every_kind_for_other_numbers_of_coordinates(native, kind, p):
+    """P = 1, 3 run the unrolled cases, P = 4 the general one; the squash fused; several chunks on threads."""
+    from kinn.kernels.jets import sets
+
+    layer = make_layer(fan_in=4, fan_out=9)
+    gen = torch.Generator().manual_seed(p)
+    J = torch.randn(300, sets(p, kind), 4, generator=gen, dtype=torch.float64) * 1.5
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        for squash in (None, (-0.25, 1.5)):
+            reference = stacked_and_gradients(layer, J, "reference", kind, squash)
+            assert_all_close(stacked_and_gradients(layer, J, "native", kind, squash), reference, 1e-10)
+    finally:
+        torch.set_num_threads(threads)
+
+
 # ---- the fast PyTorch path against the reference --------------------------------------------------------
 
 
@@ -345,7 +433,9 @@ def test_fused_tanh_jet_on_cpu_equals_the_rule_and_keeps_only_its_input():
     from kinn.kernels import jets
 
     J = torch.randn(30, 5, 7, dtype=torch.float64) * 2
-    assert torch.autograd.gradcheck(lambda J: jets._TanhJet.apply(J), (J.clone().requires_grad_(True),))
+    for kind, rows in (("diag", 5), ("first", 3), ("full", 6)):
+        Jk = torch.randn(30, rows, 7, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(lambda J: jets._TanhJet.apply(J, 2, kind), (Jk,))
     J.requires_grad_(True)
     saved = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):

@@ -1,41 +1,138 @@
-"""Forward-mode derivative jets: value, gradient and Hessian diagonal carried through a network at once.
+"""Forward-mode derivative jets: value, gradient and second derivatives carried through a network at once.
 
-A `Jet` holds, for N points and W units, one tensor J of shape (N, 1 + 2P, W): row 0 the values, rows
-1..P the derivatives with respect to the P input coordinates, rows P+1..2P the second derivatives
-∂²/∂x_p². A residual then needs only a first-order backward to the parameters instead of nested
-autograd. Mixed second derivatives are not carried; the jet field backend gets them by one autograd pass
-over the carried gradient.
+A `Jet` holds, for N points and W units, one tensor J of shape (N, S, W): row 0 the values, rows 1 .. P
+the derivatives with respect to the P input coordinates, then M rows of second derivatives
+∂²/∂x_a∂x_b, one for each pair (a, b) of its kind (`pairs`):
+
+    "first"  no second derivatives (M = 0): what energy densities and tractions need;
+    "diag"   the Hessian's diagonal, (p, p) for p = 0 .. P - 1 (M = P): Laplacians, ∂²/∂x²;
+    "full"   the whole Hessian, (a, b) for a <= b in row-major order (M = P(P + 1)/2): mixed second
+             derivatives, and the divergence of a flux computed from the gradient (elasticity's ∇·σ).
+
+Every rule below is the chain rule on those rows: through an elementwise σ, the second row (a, b) becomes
+σ'(v) h_ab + σ''(v) g_a g_b. A residual then needs only a first-order backward to the parameters instead
+of nested autograd.
 
 Networks that support jets implement `net.jet(j: Jet) -> Jet` with the helpers below; KAN layers
-implement `layer.jet(x, gx, hx)` in their kernels.
+implement `layer.stacked_jet(J, squash, kind)` in their kernels. A seed (`Jet.seed`) without a kind
+leaves the choice to the network: a KAN carries what its residuals asked for before (`Demand`), others
+the diagonal.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+import functools
 
 import torch
 import torch.nn.functional as F
 
+KINDS = ("first", "diag", "full")  # in increasing order of what they carry
+
+
+@functools.lru_cache(maxsize=None)
+def pairs(P: int, kind: str) -> tuple[tuple[int, int], ...]:
+    """The (a, b) of the second-derivative rows of a jet of this kind over P coordinates, in row order."""
+    if kind == "first":
+        return ()
+    if kind == "diag":
+        return tuple((p, p) for p in range(P))
+    if kind == "full":
+        return tuple((a, b) for a in range(P) for b in range(a, P))
+    raise ValueError(f"unknown jet kind {kind!r}; valid: {', '.join(KINDS)}")
+
+
+def sets(P: int, kind: str) -> int:
+    """Rows S = 1 + P + M of a stacked jet."""
+    return 1 + P + len(pairs(P, kind))
+
+
+def coordinates(S: int, kind: str) -> int:
+    """P from the rows S of a stacked jet of this kind (ValueError where S fits no P)."""
+    for P in range(S):
+        if sets(P, kind) == S:
+            return P
+    raise ValueError(f"a '{kind}' jet has no layout with {S} rows")
+
+
+@functools.lru_cache(maxsize=None)
+def pair_index(P: int, kind: str, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows of g_a and g_b (1 + a, 1 + b) for each second row: two (M,) long tensors."""
+    a = torch.tensor([1 + p for p, _ in pairs(P, kind)], dtype=torch.long, device=device)
+    b = torch.tensor([1 + q for _, q in pairs(P, kind)], dtype=torch.long, device=device)
+    return a, b
+
+
+def richer(kind: str, other: str | None) -> str:
+    """The kind that carries both."""
+    return kind if other is None or KINDS.index(kind) >= KINDS.index(other) else other
+
+
+class Demand:
+    """What the residuals evaluated from a network's jets have asked for so far: the kind its next jets carry.
+
+    `kinn.pde.fields.JetBackend` notes each request ("first" for gradients, "diag" for ∂²/∂x², "full" for mixed
+    derivatives and flux divergences); a network that keeps one (KAN) seeds its jets with `kind`, the
+    richest request seen, or "diag" before any (the layout `Jet(J)` assumes, so that a jet rebuilt from
+    its tensor alone, as `kinn.piecewise` does, stays what it was). A request beyond the jet at hand is answered by a second,
+    richer jet of the same points (`Jet.rerun`), once: from then on the jets carry it from the start.
+    """
+
+    def __init__(self):
+        self.kind: str | None = None
+
+    def note(self, kind: str) -> None:
+        self.kind = richer(kind, self.kind)
+
 
 class Jet:
-    def __init__(self, J: torch.Tensor):
-        self.J = J  # (N, 1 + 2P, W)
+    """J (N, S, W) of the given kind (see the module docstring); P is worked out from S where not given.
+
+    affine: the jet of an affine map of the coordinates (a seed), whose second derivatives are zero, so
+    that it converts to any kind (`as_kind`). open: a seed whose kind the network chooses (`Demand`).
+    demand, rerun: set by networks that choose: the record the field backend notes requests in, and
+    rerun(kind), the jet of the same points and kind computed again.
+    """
+
+    def __init__(self, J: torch.Tensor, kind: str = "diag", P: int | None = None, affine: bool = False,
+                 open: bool = False):
+        self.J, self.kind = J, kind
+        self.P = coordinates(J.shape[1], kind) if P is None else P
+        assert J.shape[1] == sets(self.P, kind), f"{J.shape[1]} rows for a '{kind}' jet over {self.P} coordinates"
+        self.affine, self.open = affine, open
+        self.demand: Demand | None = None
+        self.rerun = None
 
     @classmethod
     def from_parts(cls, v, g, h) -> "Jet":
-        """v (N, W), g (N, W, P), h (N, W, P)."""
-        return cls(torch.cat([v.unsqueeze(1), g.transpose(1, 2), h.transpose(1, 2)], 1))
+        """A "diag" jet from v (N, W), g (N, W, P), h (N, W, P)."""
+        return cls(torch.cat([v.unsqueeze(1), g.transpose(1, 2), h.transpose(1, 2)], 1), "diag", g.shape[-1])
 
     @classmethod
-    def seed(cls, z: torch.Tensor, dz: torch.Tensor) -> "Jet":
-        """The jet of inputs z = a·x + b (an affine map of the coordinates): dz (D,) = a, no curvature."""
-        n, d = z.shape
-        g = torch.diag_embed(dz.to(z.dtype)).expand(n, d, d)  # (N, D, P=D)
-        return cls.from_parts(z, g, torch.zeros_like(g))
+    def seed(cls, z: torch.Tensor, dz: torch.Tensor, kind: str | None = None) -> "Jet":
+        """The jet of inputs z = a·x + b (an affine map of the coordinates): dz (D,) = a, no curvature.
 
-    @property
-    def P(self) -> int:
-        return (self.J.shape[1] - 1) // 2
+        kind None: the network chooses (a KAN what its residuals asked for, others "diag")."""
+        n, d = z.shape
+        g = torch.diag_embed(dz.to(z.dtype)).expand(n, d, d)  # (N, P=D, D): row p, unit i
+        zero = z.new_zeros(n, len(pairs(d, kind or "diag")), d)
+        return cls(torch.cat([z.unsqueeze(1), g, zero], 1), kind or "diag", d, affine=True, open=kind is None)
+
+    def as_kind(self, kind: str) -> "Jet":
+        """This jet as another kind: any kind for an affine jet, fewer rows for others (ValueError else)."""
+        if kind == self.kind:
+            return self
+        P, first = self.P, self.J[:, : 1 + self.P]
+        if self.affine:
+            zero = self.J.new_zeros(len(self.J), len(pairs(P, kind)), self.J.shape[2])
+            return Jet(torch.cat([first, zero], 1), kind, P, affine=True)
+        mine = pairs(P, self.kind)
+        if not set(pairs(P, kind)) <= set(mine):
+            raise ValueError(f"a '{self.kind}' jet does not carry what a '{kind}' jet does")
+        rows = [1 + P + mine.index(ab) for ab in pairs(P, kind)]
+        return Jet(torch.cat([first, self.J[:, rows]], 1), kind, P)
+
+    def detached(self) -> "Jet":
+        return Jet(self.J.detach(), self.kind, self.P, self.affine, self.open)
 
     @property
     def v(self) -> torch.Tensor:  # (N, W)
@@ -46,11 +143,36 @@ class Jet:
         return self.J[:, 1 : 1 + self.P].transpose(1, 2)
 
     @property
-    def h(self) -> torch.Tensor:  # (N, W, P)
-        return self.J[:, 1 + self.P :].transpose(1, 2)
+    def second(self) -> torch.Tensor:  # (N, M, W): the second-derivative rows, in `pairs` order
+        return self.J[:, 1 + self.P :]
+
+    def row(self, a: int, b: int) -> int | None:
+        """The row of ∂²/∂x_a∂x_b in J, or None where this kind does not carry it."""
+        ab = (min(a, b), max(a, b))
+        mine = pairs(self.P, self.kind)
+        return 1 + self.P + mine.index(ab) if ab in mine else None
+
+    def carries(self, kind: str) -> bool:
+        return KINDS.index(self.kind) >= KINDS.index(kind)
+
+    @property
+    def h(self) -> torch.Tensor:  # (N, W, P): the Hessian's diagonal
+        if not self.carries("diag"):
+            raise ValueError("a 'first' jet carries no second derivatives")
+        if self.kind == "diag":
+            return self.J[:, 1 + self.P :].transpose(1, 2)
+        return self.J[:, [self.row(p, p) for p in range(self.P)]].transpose(1, 2)
+
+    @property
+    def H(self) -> torch.Tensor:  # (N, W, P, P): the whole Hessian (a "full" jet)
+        if self.kind != "full":
+            raise ValueError(f"a '{self.kind}' jet does not carry the whole Hessian")
+        rows = [self.row(a, b) for a in range(self.P) for b in range(self.P)]
+        return self.J[:, rows].unflatten(1, (self.P, self.P)).permute(0, 3, 1, 2)
 
     def __add__(self, other: "Jet") -> "Jet":
-        return Jet(self.J + other.J)
+        assert (self.kind, self.P) == (other.kind, other.P), "jets of different kinds"
+        return Jet(self.J + other.J, self.kind, self.P)
 
 
 class JetNetwork(ABC):
@@ -73,10 +195,10 @@ class JetNetwork(ABC):
 
 def linear(j: Jet, weight: torch.Tensor, bias: torch.Tensor | None = None) -> Jet:
     """y = W x + b: every row of the jet goes through the same matmul; only values get the bias."""
-    J = F.linear(j.J, weight)  # (N, 1 + 2P, out)
+    J = F.linear(j.J, weight)  # (N, S, out)
     if bias is not None:
         J = torch.cat([J[:, :1] + bias, J[:, 1:]], 1)
-    return Jet(J)
+    return Jet(J, j.kind, j.P)
 
 
 def _derivatives(name: str, v: torch.Tensor):
@@ -98,8 +220,14 @@ def _derivatives(name: str, v: torch.Tensor):
 ACTIVATIONS = ("tanh", "sin", "silu")
 
 
+def _products(J: torch.Tensor, P: int, kind: str) -> torch.Tensor:
+    """g_a g_b (N, M, W) for each second row (a, b)."""
+    a, b = pair_index(P, kind, J.device)
+    return J.index_select(1, a) * J.index_select(1, b)
+
+
 def activation(j: Jet, name: str, fused: bool = False) -> Jet:
-    """Elementwise σ: g' = σ'(v) g and h' = σ'(v) h + σ''(v) g² (chain rule, diagonal terms).
+    """Elementwise σ: g' = σ'(v) g and h'_ab = σ'(v) h_ab + σ''(v) g_a g_b (the chain rule).
 
     fused: tanh as one autograd node that keeps only its input jet for backward (the rule's intermediates
     take several times that): one Triton kernel each way on CUDA (`kinn.kernels.triton_activation`), a
@@ -108,41 +236,52 @@ def activation(j: Jet, name: str, fused: bool = False) -> Jet:
     (`kinn.kernels.set_backend`) keeps the plain rule.
     """
     if fused and name == "tanh" and not _reference():
-        if _triton_fits(j.J):
+        if _triton_fits(j.J) and j.kind == "diag":  # the Triton kernel: the diagonal's layout only
             from kinn.kernels.triton_activation import triton_tanh_jet
 
-            return Jet(triton_tanh_jet(j.J))
-        return Jet(_TanhJet.apply(j.J))
+            return Jet(triton_tanh_jet(j.J), j.kind, j.P)
+        return Jet(_TanhJet.apply(j.J, j.P, j.kind), j.kind, j.P)
     P = j.P
     s0, s1, s2 = _derivatives(name, j.v)  # (N, W) each
-    g, h = j.J[:, 1 : 1 + P], j.J[:, 1 + P :]  # (N, P, W)
     s1 = s1.unsqueeze(1)
-    return Jet(torch.cat([s0.unsqueeze(1), s1 * g, s1 * h + s2.unsqueeze(1) * g * g], 1))
+    rows = [s0.unsqueeze(1), s1 * j.J[:, 1 : 1 + P]]
+    if j.kind != "first":
+        rows.append(s1 * j.second + s2.unsqueeze(1) * _products(j.J, P, j.kind))
+    return Jet(torch.cat(rows, 1), j.kind, P)
 
 
 class _TanhJet(torch.autograd.Function):
-    """tanh on a stacked jet (N, 1 + 2P, W), keeping only the input for backward (see `activation`)."""
+    """tanh on a stacked jet (N, S, W), keeping only the input for backward (see `activation`)."""
 
     @staticmethod
-    def forward(ctx, J):
+    def forward(ctx, J, P, kind):
         ctx.save_for_backward(J)
-        P = (J.shape[1] - 1) // 2
+        ctx.P, ctx.kind = P, kind
         t, d1, d2 = _derivatives("tanh", J[:, 0])
-        g, h = J[:, 1 : 1 + P], J[:, 1 + P :]
         d1, d2 = d1.unsqueeze(1), d2.unsqueeze(1)
-        return torch.cat([t.unsqueeze(1), d1 * g, d1 * h + d2 * g * g], 1)
+        rows = [t.unsqueeze(1), d1 * J[:, 1 : 1 + P]]
+        if kind != "first":
+            rows.append(d1 * J[:, 1 + P :] + d2 * _products(J, P, kind))
+        return torch.cat(rows, 1)
 
     @staticmethod
     def backward(ctx, grad):
         (J,) = ctx.saved_tensors
-        P = (J.shape[1] - 1) // 2
+        P, kind = ctx.P, ctx.kind
         t, d1, d2 = _derivatives("tanh", J[:, 0])
         d3 = -2 * d1 * d1 - 2 * t * d2  # the third derivative of tanh
-        g, h = J[:, 1 : 1 + P], J[:, 1 + P :]
-        gg, gh = grad[:, 1 : 1 + P], grad[:, 1 + P :]
         d1, d2, d3 = d1.unsqueeze(1), d2.unsqueeze(1), d3.unsqueeze(1)
-        dv = grad[:, :1] * d1 + (gg * g * d2 + gh * (h * d2 + g * g * d3)).sum(1, keepdim=True)
-        return torch.cat([dv, gg * d1 + 2 * gh * d2 * g, gh * d1], 1)
+        g, gg = J[:, 1 : 1 + P], grad[:, 1 : 1 + P]
+        dv = grad[:, :1] * d1 + (gg * g * d2).sum(1, keepdim=True)
+        dg = gg * d1
+        if kind == "first":
+            return torch.cat([dv, dg], 1), None, None
+        a, b = pair_index(P, kind, J.device)
+        h, gh = J[:, 1 + P :], grad[:, 1 + P :]
+        ga, gb = J.index_select(1, a), J.index_select(1, b)
+        dv = dv + (gh * (h * d2 + ga * gb * d3)).sum(1, keepdim=True)
+        dg = dg.index_add(1, a - 1, gh * d2 * gb).index_add(1, b - 1, gh * d2 * ga)
+        return torch.cat([dv, dg, gh * d1], 1), None, None
 
 
 def _reference() -> bool:

@@ -30,8 +30,10 @@ Backends, chosen by `set_backend` (or before start by the environment variable K
   builds, else "fast".
 Per-feature quantile knots always run the reference, as does `use_reference(True)`.
 
-The stacked layout (N, 1 + 2P, width) is `kinn.kernels.jets.Jet`'s: `kan_layer_jet` returns y, gy, hy as views
-of one such tensor.
+The stacked layout (N, S, width) is `kinn.kernels.jets.Jet`'s, of three kinds (`kinn.kernels.jets.pairs`): "first"
+(value and gradient, S = 1 + P), "diag" (and the Hessian's diagonal, S = 1 + 2P; what `kan_layer_jet`
+takes and returns as y, gy, hy) and "full" (the whole Hessian, S = 1 + P + P(P + 1)/2). Every backend but
+Triton takes every kind; Triton the diagonal (other kinds run "fast" on CUDA tensors).
 """
 from __future__ import annotations
 
@@ -112,69 +114,67 @@ def kan_layer_jet(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The jet through one KAN layer: x (N, in), gx and hx (N, in, P) -> y (N, out), gy and hy (N, out, P).
 
-    Weights as in `KANLinear`: spline_weight (out, in, num_bases), spline_scaler (out, in), base_weight
-    (out, in) or None. Differentiable (first order) in the weights and in x, gx and hx. y, gy and hy are
-    views of one stacked jet (`stacked_layer_jet`).
+    hx and hy are Hessian diagonals (a "diag" jet; `stacked_layer_jet` takes every kind). Weights as in
+    `KANLinear`: spline_weight (out, in, num_bases), spline_scaler (out, in), base_weight (out, in) or None.
+    Differentiable (first order) in the weights and in x, gx and hx. y, gy and hy are views of one stacked
+    jet.
     """
     n, fan_in, p = gx.shape
     assert x.shape == (n, fan_in) and hx.shape == gx.shape, f"x {tuple(x.shape)}, gx {tuple(gx.shape)}"
-    jet = _layer_jet(x, gx.transpose(1, 2), hx.transpose(1, 2), spline_weight, spline_scaler, base_weight, basis)
+    J = torch.cat([x.unsqueeze(1), gx.transpose(1, 2), hx.transpose(1, 2)], 1)
+    jet = _layer_jet(J, spline_weight, spline_scaler, base_weight, basis, None, "diag")
     return jet[:, 0], jet[:, 1 : 1 + p].transpose(1, 2), jet[:, 1 + p :].transpose(1, 2)
 
 
 def stacked_layer_jet(J: torch.Tensor, spline_weight, spline_scaler, base_weight, basis: JetBasis,
-                      squash: tuple[float, float] | None = None) -> torch.Tensor:
-    """`kan_layer_jet` on the stacked layout of `kinn.kernels.jets.Jet`: J (N, 1 + 2P, in) -> (N, 1 + 2P, out).
+                      squash: tuple[float, float] | None = None, kind: str = "diag") -> torch.Tensor:
+    """The jet through one KAN layer on the stacked layout of `kinn.kernels.jets.Jet`: J (N, S, in) -> (N, S, out).
 
-    The kernels read and write this layout, so a network that keeps its jets stacked copies nothing
-    between layers. squash = (a, b): the layer reads a + b tanh(J) instead of J (the activation between
-    KAN layers, as a jet), which the C kernels apply on the fly and the other paths first, by
-    `kinn.kernels.jets.activation`.
+    kind: which second derivatives the rows after the gradients are ("first": none, "diag": the Hessian's
+    diagonal, "full": all of it; `kinn.kernels.jets.pairs`). Through the layer, row (a, b) becomes
+    sum_i phi''_ij(x_i) g_ia g_ib + phi'_ij(x_i) h_iab. The kernels read and write this layout, so a network
+    that keeps its jets stacked copies nothing between layers. squash = (a, b): the layer reads
+    a + b tanh(J) instead of J (the activation between KAN layers, as a jet), which the C kernels apply on
+    the fly and the other paths first, by `kinn.kernels.jets.activation`.
     """
-    p = (J.shape[1] - 1) // 2
-    return _layer_jet(J[:, 0], J[:, 1 : 1 + p], J[:, 1 + p :], spline_weight, spline_scaler, base_weight, basis, J,
-                      squash)
+    return _layer_jet(J, spline_weight, spline_scaler, base_weight, basis, squash, kind)
 
 
-def _squashed(J: torch.Tensor, a: float, b: float) -> torch.Tensor:
+def _squashed(J: torch.Tensor, a: float, b: float, kind: str) -> torch.Tensor:
     from kinn.kernels.jets import Jet, activation
 
-    J = activation(Jet(J), "tanh", fused=True).J  # a KAN's jets are never differentiated twice
+    J = activation(Jet(J, kind), "tanh", fused=True).J  # a KAN's jets are never differentiated twice
     if (a, b) == (0.0, 1.0):
         return J
     return torch.cat([a + b * J[:, :1], b * J[:, 1:]], 1)  # a + b tanh: only the values shift
 
 
-def _layer_jet(x, gx, hx, spline_weight, spline_scaler, base_weight, basis: JetBasis, J=None,
-               squash=None) -> torch.Tensor:
-    """x (N, I), gx and hx (N, P, I), any strides -> the stacked jet (N, 1 + 2P, O), by the chosen backend.
+def _layer_jet(J, spline_weight, spline_scaler, base_weight, basis: JetBasis, squash, kind) -> torch.Tensor:
+    """The stacked jet J (N, S, I), any strides -> (N, S, O), by the chosen backend. squash: the C kernels
+    apply it themselves; the other paths get the squashed jet."""
+    from kinn.kernels.jets import coordinates
 
-    J: the stacked (N, 1 + 2P, I) tensor that x, gx and hx are views of, where the caller has one. The C
-    kernels take it whole, so that its gradient is one tensor, not three slices' zero-padded sums. squash
-    (with J): the C kernels apply it themselves; the other paths get the squashed jet.
-    """
-    n, p, fan_in = gx.shape
+    n, rows, fan_in = J.shape
+    p = coordinates(rows, kind)
     fan_out = spline_weight.shape[0]
     assert spline_weight.shape == (fan_out, fan_in, basis.num_bases), tuple(spline_weight.shape)
-    path = _path(x, basis, p)
+    path = _path(J, basis, p)
+    if path == "triton" and kind != "diag":  # the Triton kernels carry the Hessian's diagonal only
+        path = "fast"
     if squash is not None and path != "native":
-        J, squash = _squashed(J, *squash), None
-        x, gx, hx = J[:, 0], J[:, 1 : 1 + p], J[:, 1 + p :]
+        J, squash = _squashed(J, *squash, kind), None
     if path == "reference":
-        y, gy, hy = reference_jet(x, gx.transpose(1, 2), hx.transpose(1, 2), spline_weight, spline_scaler,
-                                  base_weight, basis)
-        return torch.cat([y.unsqueeze(1), gy.transpose(1, 2), hy.transpose(1, 2)], 1)
+        return reference_stacked_jet(J, spline_weight, spline_scaler, base_weight, basis, kind)
     weight = stacked_weight(spline_weight, spline_scaler, base_weight)  # (out, in, D)
     if path == "triton":
         from kinn.kernels.triton_kan import triton_stacked_jet
 
-        jet = triton_stacked_jet(x, gx, hx, weight, basis)
+        jet = triton_stacked_jet(J[:, 0], J[:, 1 : 1 + p], J[:, 1 + p :], weight, basis)
     elif path == "native":
-        J = torch.cat([x.unsqueeze(1), gx, hx], 1) if J is None else J
-        jet = native_kan.native_stacked_jet(J, weight, basis, squash)
+        jet = native_kan.native_stacked_jet(J, weight, basis, squash, kind)
     else:
-        jet = _StackedJet.apply(x, gx, hx, weight, basis)
-    assert jet.shape == (n, 1 + 2 * p, fan_out)
+        jet = _StackedJet.apply(J, weight, basis, p, kind)
+    assert jet.shape == (n, rows, fan_out)
     return jet
 
 
@@ -187,6 +187,7 @@ def stacked_weight(spline_weight, spline_scaler, base_weight) -> torch.Tensor:
 
 
 def _path(x: torch.Tensor, basis: JetBasis, p: int) -> str:
+    """The backend that runs: the chosen one where it can, "fast" for what the fused kernels do not take."""
     if _BACKEND == "reference" or reference_enabled() or not basis.uniform:
         return "reference"
     fused = basis.name == "bspline"  # the Triton and C kernels evaluate uniform B-splines only
@@ -210,25 +211,38 @@ def _triton_imports() -> bool:
 
 
 def reference_jet(x, gx, hx, spline_weight, spline_scaler, base_weight, basis: JetBasis):
-    """The jet from dense bases, three feature sets and F.linear; autograd does the backward pass.
+    """The "diag" jet from dense bases, as `reference_stacked_jet`, on the parts x (N, in), gx and hx
+    (N, in, P) -> y (N, out), gy and hy (N, out, P)."""
+    p = gx.shape[-1]
+    J = torch.cat([x.unsqueeze(1), gx.transpose(1, 2), hx.transpose(1, 2)], 1)
+    jet = reference_stacked_jet(J, spline_weight, spline_scaler, base_weight, basis, "diag")
+    return jet[:, 0], jet[:, 1 : 1 + p].transpose(1, 2), jet[:, 1 + p :].transpose(1, 2)
 
-    Shapes as in `kan_layer_jet`. B-splines by Cox-de Boor on `basis.knots` (uniform or not), the Chebyshev
-    basis by its recurrence, silu' and silu'' in closed form.
+
+def reference_stacked_jet(J, spline_weight, spline_scaler, base_weight, basis: JetBasis, kind: str) -> torch.Tensor:
+    """The stacked jet (N, S, in) -> (N, S, out) from dense bases, one feature set per row, and F.linear;
+    autograd does the backward pass.
+
+    B-splines by Cox-de Boor on `basis.knots` (uniform or not), the Chebyshev basis by its recurrence,
+    silu' and silu'' in closed form. Row 0: the bases; row 1 + p: their first derivatives times g_p; second
+    row (a, b): their second derivatives times g_a g_b plus their first times h_ab.
     """
-    n, fan_in, p = gx.shape
+    from kinn.kernels.jets import coordinates, pair_index
+
+    n, rows, fan_in = J.shape
+    p = coordinates(rows, kind)
+    a, b = pair_index(p, kind, J.device)
+    x, g, h = J[:, 0], J[:, 1 : 1 + p], J[:, 1 + p :]  # (N, in), (N, P, in), (N, M, in)
+    gg = J.index_select(1, a) * J.index_select(1, b)  # (N, M, in): g_a g_b
     b0, b1, b2 = _dense_bases(x, basis)  # (N, in, bases) each
     weight = (spline_weight * spline_scaler.unsqueeze(-1)).reshape(len(spline_weight), -1)  # (out, in * bases)
-    g, h = gx.transpose(1, 2).unsqueeze(-1), hx.transpose(1, 2).unsqueeze(-1)  # (N, P, in, 1)
-    y = F.linear(b0.reshape(n, -1), weight)  # (N, out)
-    gy = F.linear((b1.unsqueeze(1) * g).reshape(n, p, -1), weight)  # (N, P, out)
-    hy = F.linear((b2.unsqueeze(1) * g * g + b1.unsqueeze(1) * h).reshape(n, p, -1), weight)  # (N, P, out)
+    features = [b0.unsqueeze(1), b1.unsqueeze(1) * g.unsqueeze(-1)]
+    features.append(b2.unsqueeze(1) * gg.unsqueeze(-1) + b1.unsqueeze(1) * h.unsqueeze(-1))
+    jet = F.linear(torch.cat(features, 1).reshape(n, rows, -1), weight)  # (N, S, out)
     if base_weight is not None:
-        s0, s1, s2 = silu_derivatives(x, 2)  # (N, in) each
-        g, h = g.squeeze(-1), h.squeeze(-1)  # (N, P, in)
-        y = y + F.linear(s0, base_weight)
-        gy = gy + F.linear(s1.unsqueeze(1) * g, base_weight)
-        hy = hy + F.linear(s2.unsqueeze(1) * g * g + s1.unsqueeze(1) * h, base_weight)
-    return y, gy.transpose(1, 2), hy.transpose(1, 2)
+        s0, s1, s2 = (s.unsqueeze(1) for s in silu_derivatives(x, 2))  # (N, 1, in) each
+        jet = jet + F.linear(torch.cat([s0, s1 * g, s2 * gg + s1 * h], 1), base_weight)
+    return jet
 
 
 def _dense_bases(x, basis: JetBasis) -> list[torch.Tensor]:
@@ -255,44 +269,45 @@ def silu_derivatives(x: torch.Tensor, n: int) -> list[torch.Tensor]:
 
 
 class _StackedJet(torch.autograd.Function):
-    """x (N, I), gx and hx (N, P, I), weight (O, I, D) -> the stacked jet (N, 1 + 2P, O) in one matmul.
+    """J (N, S, I), weight (O, I, D) -> the stacked jet (N, S, O) in one matmul.
 
     Written for few, large operations: on a CPU each operation costs a thread synchronisation, which on a
     loaded machine outweighs the arithmetic of small ones. Kept for the backward pass: the compact active
-    features' slots and derivatives 0 .. 2 (0 .. 3 where the inputs need gradients: the third for the
-    x-gradient), gx and hx, and the weight where the inputs need gradients. The backward pass scatters the
-    dense features (N, 1 + 2P, I, D) again for the one matmul of the weight gradient: about D / (k + 2)
-    times less memory kept than the dense features, for one scatter more.
+    features' slots and derivatives (0 .. 2, one more where the inputs need gradients: for the x-gradient;
+    one fewer for a "first" jet), J, and the weight where the inputs need gradients. The backward pass
+    scatters the dense features (N, S, I, D) again for the one matmul of the weight gradient: about
+    D / (k + 2) times less memory kept than the dense features, for one scatter more.
     """
 
     @staticmethod
-    def forward(ctx, x, gx, hx, weight, basis):
-        n, sets, fan_out, width = len(x), 1 + 2 * gx.shape[1], len(weight), weight.shape[-1]
-        want_inputs = any(ctx.needs_input_grad[:3])
-        slots, d = _active(x, basis, width, 3 if want_inputs else 2)  # (N, I, K'), (N, I, 3 or 4, K')
-        features = _dense(_feature_sets(d, gx, hx), slots, width)  # (N, S, I, D)
+    def forward(ctx, J, weight, basis, p, kind):
+        n, sets, fan_out, width = len(J), J.shape[1], len(weight), weight.shape[-1]
+        want_inputs = ctx.needs_input_grad[0]
+        order = (1 if kind == "first" else 2) + want_inputs
+        slots, d = _active(J[:, 0], basis, width, order)  # (N, I, K'), (N, I, order + 1, K')
+        features = _dense(_feature_sets(d, J, p, kind), slots, width)  # (N, S, I, D)
         jet = features.view(n * sets, -1) @ weight.reshape(fan_out, -1).T  # (N S, O)
-        ctx.save_for_backward(weight if want_inputs else None, slots, d, gx, hx)
-        ctx.width = width
+        ctx.save_for_backward(weight if want_inputs else None, slots, d, J)
+        ctx.width, ctx.p, ctx.kind = width, p, kind
         return jet.view(n, sets, fan_out)
 
     @staticmethod
     def backward(ctx, grad):
-        weight, slots, d, gx, hx = ctx.saved_tensors
+        weight, slots, d, J = ctx.saved_tensors
         n, sets, fan_out = grad.shape
-        width = ctx.width
+        width, p, kind = ctx.width, ctx.p, ctx.kind
         grad = grad.reshape(n * sets, fan_out)  # (N S, O)
-        grad_x = grad_gx = grad_hx = grad_weight = None
-        if ctx.needs_input_grad[3]:
-            features = _dense(_feature_sets(d, gx, hx), slots, width)  # (N, S, I, D), as in forward
+        grad_J = grad_weight = None
+        if ctx.needs_input_grad[1]:
+            features = _dense(_feature_sets(d, J, p, kind), slots, width)  # (N, S, I, D), as in forward
             grad_weight = (grad.T @ features.view(n * sets, -1)).view(fan_out, -1, width)
             del features
-        if any(ctx.needs_input_grad[:3]):
+        if ctx.needs_input_grad[0]:
             grad_features = (grad @ weight.reshape(fan_out, -1)).view(n, sets, -1, width)  # (N, S, I, D)
             if slots is not None:  # back to the active slots; the clamped off-grid ones meet zero bases
                 grad_features = grad_features.gather(-1, slots.unsqueeze(1).expand(-1, sets, -1, -1))
-            grad_x, grad_gx, grad_hx = _input_grads(grad_features, d, gx, hx)
-        return grad_x, grad_gx, grad_hx, grad_weight, None
+            grad_J = _input_grads(grad_features, d, J, p, kind)
+        return grad_J, grad_weight, None, None, None
 
 
 def _active(x, basis: JetBasis, width: int, order: int) -> tuple[torch.Tensor | None, torch.Tensor]:
@@ -343,11 +358,17 @@ def _polynomials(basis: JetBasis, derivatives: int, dtype, device) -> torch.Tens
     return _polynomial_table(basis.grid, basis.order, basis.lo, basis.hi, derivatives, dtype, device)
 
 
-def _feature_sets(d, gx, hx) -> torch.Tensor:
-    """The 1 + 2P compact feature sets (N, S, I, K') from derivatives d (N, I, 3+, K') and gx, hx (N, P, I)."""
-    g, h = gx.unsqueeze(-1), hx.unsqueeze(-1)  # (N, P, I, 1)
-    d0, d1, d2 = d[:, None, :, 0], d[:, None, :, 1], d[:, None, :, 2]  # (N, 1, I, K')
-    return torch.cat([d0, d1 * g, d2 * (g * g) + d1 * h], 1)
+def _feature_sets(d, J, p: int, kind: str) -> torch.Tensor:
+    """The S compact feature sets (N, S, I, K') from derivatives d (N, I, 2+, K') and the jet J (N, S, I)."""
+    from kinn.kernels.jets import pair_index
+
+    d0, d1 = d[:, None, :, 0], d[:, None, :, 1]  # (N, 1, I, K')
+    sets = [d0, d1 * J[:, 1 : 1 + p].unsqueeze(-1)]
+    if kind != "first":
+        a, b = pair_index(p, kind, J.device)
+        gg = (J.index_select(1, a) * J.index_select(1, b)).unsqueeze(-1)  # (N, M, I, 1)
+        sets.append(d[:, None, :, 2] * gg + d1 * J[:, 1 + p :].unsqueeze(-1))
+    return torch.cat(sets, 1)
 
 
 def _dense(compact: torch.Tensor, slots: torch.Tensor | None, width: int) -> torch.Tensor:
@@ -359,17 +380,25 @@ def _dense(compact: torch.Tensor, slots: torch.Tensor | None, width: int) -> tor
     return compact.new_zeros(*compact.shape[:-1], width).scatter_add_(-1, index, compact)
 
 
-def _input_grads(grad_features, d, gx, hx):
-    """The gradients of x (N, I), gx and hx (N, P, I) from those of the compact feature sets (N, S, I, K').
+def _input_grads(grad_features, d, J, p: int, kind: str) -> torch.Tensor:
+    """The gradient of the jet J (N, S, I) from those of the compact feature sets (N, S, I, K').
 
-    Feature set 0 is d0, sets 1 + p are d1 gx_p, sets 1 + P + p are d2 gx_p² + d1 hx_p.
+    Set 0 is d0, set 1 + p is d1 g_p, second set m = (a, b) is d2 g_a g_b + d1 h_m.
     """
-    p = gx.shape[1]
-    g0, g1, g2 = grad_features[:, 0], grad_features[:, 1 : 1 + p], grad_features[:, 1 + p :]
-    d1, d2, d3 = d[:, None, :, 1], d[:, None, :, 2], d[:, None, :, 3]  # (N, 1, I, K')
-    grad_hx = (g2 * d1).sum(-1)  # (N, P, I)
-    g2d2 = (g2 * d2).sum(-1)  # (N, P, I)
-    grad_gx = (g1 * d1).sum(-1) + 2 * gx * g2d2
-    through_x = (g1 * d2).sum(-1) * gx + g2d2 * hx + (g2 * d3).sum(-1) * gx * gx  # (N, P, I)
-    grad_x = (g0 * d[:, :, 1]).sum(-1) + through_x.sum(1)  # (N, I)
-    return grad_x, grad_gx, grad_hx
+    from kinn.kernels.jets import pair_index
+
+    g = J[:, 1 : 1 + p]  # (N, P, I)
+    g0, g1 = grad_features[:, 0], grad_features[:, 1 : 1 + p]
+    d1, d2 = d[:, None, :, 1], d[:, None, :, 2]  # (N, 1, I, K')
+    grad_g = (g1 * d1).sum(-1)  # (N, P, I)
+    grad_x = (g0 * d[:, :, 1]).sum(-1) + ((g1 * d2).sum(-1) * g).sum(1)  # (N, I)
+    if kind == "first":
+        return torch.cat([grad_x.unsqueeze(1), grad_g], 1)
+    a, b = pair_index(p, kind, J.device)
+    h, ga, gb = J[:, 1 + p :], J.index_select(1, a), J.index_select(1, b)  # (N, M, I)
+    g2 = grad_features[:, 1 + p :]  # (N, M, I, K')
+    grad_h = (g2 * d1).sum(-1)  # (N, M, I)
+    g2d2 = (g2 * d2).sum(-1)
+    grad_g = grad_g.index_add(1, a - 1, g2d2 * gb).index_add(1, b - 1, g2d2 * ga)
+    grad_x = grad_x + (g2d2 * h).sum(1) + ((g2 * d[:, None, :, 3]).sum(-1) * ga * gb).sum(1)
+    return torch.cat([grad_x.unsqueeze(1), grad_g, grad_h], 1)

@@ -60,14 +60,19 @@ def supports(basis, p: int) -> bool:
     return basis.name == "bspline" and basis.uniform and basis.order <= _MAX_ORDER and p <= _MAX_COORDINATES
 
 
-def native_stacked_jet(J, weight, basis, squash: tuple[float, float] | None = None) -> torch.Tensor:
-    """The stacked jet J (N, 1 + 2P, I), weight (O, I, D) -> the stacked jet (N, 1 + 2P, O), on the CPU.
+KINDS = {"first": 0, "diag": 1, "full": 2}  # the C side's codes of `kinn.kernels.jets.KINDS`
 
-    As `kinn.kernels.triton_kan.triton_stacked_jet` (which takes J's three parts): a uniform-grid B-spline
-    basis, float32 or float64, differentiable (first order) in J and weight. squash = (a, b): the layer
-    reads a + b tanh(J) (jet-wise) instead of J, the activation between KAN layers, fused into the kernels.
+
+def native_stacked_jet(J, weight, basis, squash: tuple[float, float] | None = None, kind: str = "diag") -> torch.Tensor:
+    """The stacked jet J (N, S, I) of the given kind (`kinn.kernels.jets`), weight (O, I, D) -> the jet (N, S, O).
+
+    As `kinn.kernels.triton_kan.triton_stacked_jet`: a uniform-grid B-spline basis, float32 or float64,
+    differentiable (first order) in J and weight. squash = (a, b): the layer reads a + b tanh(J) (jet-wise)
+    instead of J, the activation between KAN layers, fused into the kernels.
     """
-    p = (J.shape[1] - 1) // 2
+    from kinn.kernels.jets import coordinates
+
+    p = coordinates(J.shape[1], kind)
     if not supports(basis, p):
         raise ValueError(f"the C jet kernels handle uniform B-splines of order <= {_MAX_ORDER} and at most "
                          f"{_MAX_COORDINATES} coordinates; got {basis.name}, order {basis.order}, P = {p}")
@@ -75,21 +80,21 @@ def native_stacked_jet(J, weight, basis, squash: tuple[float, float] | None = No
         raise ValueError(f"the C jet kernels take float32 or float64 CPU tensors, not {J.dtype} on {J.device}")
     if not available():
         raise RuntimeError(f"the C jet kernels could not be built: {why_unavailable()}")
-    return _NativeJet.apply(J, weight, basis, squash)
+    return _NativeJet.apply(J, weight, basis, squash, p, kind)
 
 
 class _NativeJet(torch.autograd.Function):
     """Forward and backward kernels as one autograd node; keeps the stacked input jet and the weight."""
 
     @staticmethod
-    def forward(ctx, J, weight, basis, squash):
+    def forward(ctx, J, weight, basis, squash, p, kind):
         J = J.detach().contiguous()  # (N, S, I)
         fan_out = len(weight)
         wt = _padded(weight.detach().permute(1, 2, 0))  # (I, D, O'): an input's rows are one block
         jet = J.new_empty(len(J), J.shape[1], wt.shape[2])
-        _run("kan_jet_forward", J, wt, basis, squash, [], [jet], _chunks(len(J)))
+        _run("kan_jet_forward", J, wt, basis, squash, p, kind, [], [jet], _chunks(len(J)))
         ctx.save_for_backward(J, wt)
-        ctx.basis, ctx.squash = basis, squash
+        ctx.basis, ctx.squash, ctx.p, ctx.kind = basis, squash, p, kind
         return jet[..., :fan_out]
 
     @staticmethod
@@ -101,8 +106,8 @@ class _NativeJet(torch.autograd.Function):
         gj = torch.empty_like(J) if want_inputs else None
         chunks = _chunks(len(J))
         gw = wt.new_zeros(chunks, *wt.shape) if want_weight else None
-        _run("kan_jet_backward", J, wt, ctx.basis, ctx.squash, [grad], [gj, gw], chunks)
-        return gj, gw.sum(0)[..., :fan_out].permute(2, 0, 1) if want_weight else None, None, None
+        _run("kan_jet_backward", J, wt, ctx.basis, ctx.squash, ctx.p, ctx.kind, [grad], [gj, gw], chunks)
+        return gj, gw.sum(0)[..., :fan_out].permute(2, 0, 1) if want_weight else None, None, None, None, None
 
 
 def _padded(t: torch.Tensor) -> torch.Tensor:
@@ -117,12 +122,12 @@ def _chunks(n: int) -> int:
     return max(1, min(torch.get_num_threads(), n // 64))
 
 
-def _run(kernel: str, J, wt, basis, squash, inputs: list, outputs: list, chunks: int) -> None:
+def _run(kernel: str, J, wt, basis, squash, p: int, kind: str, inputs: list, outputs: list, chunks: int) -> None:
     """Call `kernel` on all points, in `chunks` pieces that the C side runs in parallel (OpenMP)."""
     lib, real = _library(), ctypes.c_float if J.dtype == torch.float32 else ctypes.c_double
     fn = getattr(lib, f"{kernel}_all_{'f32' if J.dtype == torch.float32 else 'f64'}")
     n, s, fan_in = J.shape
-    shape = [n, chunks, (s - 1) // 2, fan_in, wt.shape[2], basis.grid, basis.order + 1, wt.shape[1]]
+    shape = [n, chunks, p, KINDS[kind], fan_in, wt.shape[2], basis.grid, basis.order + 1, wt.shape[1]]
     squash = squash or (0.0, 0.0)  # b = 0: none
     reals = [real(v) for v in (basis.lo, basis.grid / (basis.hi - basis.lo), *squash)]
     table = _table(basis.grid, basis.order, basis.lo, basis.hi, J.dtype)
@@ -171,7 +176,7 @@ def _library() -> ctypes.CDLL | str:
     for name, extra, outs in (("kan_jet_forward_all", 0, 1), ("kan_jet_backward_all", 1, 2)):  # GY in; Y or GJ, GW out
         for suffix, real in (("f32", ctypes.c_float), ("f64", ctypes.c_double)):
             fn = getattr(lib, f"{name}_{suffix}")
-            fn.argtypes = [ctypes.c_void_p] * 3 + [real] * 4 + [ctypes.c_void_p] * extra + [ctypes.c_int64] * 8 \
+            fn.argtypes = [ctypes.c_void_p] * 3 + [real] * 4 + [ctypes.c_void_p] * extra + [ctypes.c_int64] * 9 \
                 + [ctypes.c_void_p] * outs
             fn.restype = None
     return lib

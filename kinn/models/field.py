@@ -36,8 +36,9 @@ class PointModel(Model):
         """Whether the jets' backward can be differentiated again (mixed derivatives by autograd over it)."""
 
     @abstractmethod
-    def jet(self, x: torch.Tensor) -> Jet:
-        """The fields' jet at physical points x (N, D): values, gradients, Hessian diagonals in x."""
+    def jet(self, x: torch.Tensor, kind: str | None = None) -> Jet:
+        """The fields' jet at physical points x (N, D): values, gradients and the second derivatives of
+        `kind` ("first": none, "diag", "full"; None: what the network chooses, `kinn.kernels.jets`)."""
 
     def backend(self, x: torch.Tensor, create_graph: bool = True) -> Backend:
         x = x.detach().requires_grad_(True)
@@ -137,8 +138,8 @@ class FieldModel(PointModel):
     def jets_nest(self) -> bool:
         return self.net.jets_nest
 
-    def jet(self, x: torch.Tensor) -> Jet:
-        return self.net.jet(Jet.seed(self.scale(x), 2 / (self.hi - self.lo)))
+    def jet(self, x: torch.Tensor, kind: str | None = None) -> Jet:
+        return self.net.jet(Jet.seed(self.scale(x), 2 / (self.hi - self.lo), kind))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, D) -> (N, C)
         out = self.net(self.scale(x))

@@ -84,9 +84,11 @@ class PiecewiseModel(PointModel):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, D) -> (N, C)
         return self._rows(x, lambda part, xk: part(xk))
 
-    def jet(self, x: torch.Tensor) -> Jet:
-        """The fields' jet at physical points x (N, D), each point's from its own part (`FieldModel.jet`)."""
-        return Jet(self._rows(x, lambda part, xk: part.jet(xk).J))
+    def jet(self, x: torch.Tensor, kind: str | None = None) -> Jet:
+        """The fields' jet at physical points x (N, D), each point's from its own part (`FieldModel.jet`), all
+        of one kind (default "diag": the parts' networks may each have chosen another)."""
+        kind = kind or "diag"
+        return Jet(self._rows(x, lambda part, xk: part.jet(xk, kind).J), kind)
 
     def hooks(self, family, options) -> dict:
         """The family's hooks (a KAN grid update, say) for every part, each on its own share of the points."""

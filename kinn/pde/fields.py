@@ -90,15 +90,39 @@ class NeedsAutograd(Exception):
 class JetBackend(Backend):
     """Derivatives carried forward through the network (`kinn.kernels.jets`): reading them costs nothing.
 
-    Mixed second derivatives and derivatives of fluxes are not carried; they are taken by one autograd
-    pass over the carried gradient. That needs the jet's own backward to be differentiable again, which
-    the fused KAN kernels are not (`nested=False`): they raise `NeedsAutograd` instead.
+    The jet carries the gradient and, by its kind, no second derivatives, the Hessian's diagonal or all of
+    it. What it does not carry:
+    - networks whose jets can be differentiated again (`nested`, MLPs): one autograd pass over the carried
+      gradient gives mixed second derivatives, and derivatives of fluxes go through the network;
+    - networks that choose their jets' kind (a KAN, `kinn.kernels.jets.Demand`): each request is noted, so that
+      their next jets carry it from the start, and the jet at hand computes itself again with what is
+      asked (`Jet.rerun`, once). A flux q computed pointwise from the values and gradients read here is
+      differentiated by the chain rule over those rows: dq/dx_i = ∂q/∂x_i + Σ_c ∂q/∂u_c ∂u_c/∂x_i +
+      Σ_cj ∂q/∂(∂_j u_c) ∂²u_c/∂x_j∂x_i, the partials by one autograd pass over the pointwise graph of q
+      (the jet has no graph to the points), the second derivatives from the whole Hessian.
+    What neither can give raises `NeedsAutograd` (`kinn.forms.at_points` then evaluates by autograd).
     """
 
     def __init__(self, jet, x: torch.Tensor, create_graph: bool = True, nested: bool = True):
-        self.values, self.x, self.create_graph, self.nested = jet.v, x, create_graph, nested
-        self.g, self.h = jet.g, jet.h  # (N, C, P) each
+        self.jet, self.x, self.create_graph, self.nested = jet, x, create_graph, nested
+        self.values, self.g = jet.v, jet.g  # (N, C), (N, C, P)
+        self._richer: dict[str, object] = {}  # kind -> a jet of the same points that carries it
+        self._second: list[torch.Tensor] = []  # second derivatives handed out: a flux of them needs third ones
         self._mixed: dict[tuple[int, int], torch.Tensor] = {}
+
+    def _carrying(self, kind: str):
+        """A jet of these points that carries `kind` (noting the request), or None."""
+        if self.jet.demand is not None:  # a network that chooses its jets' kind (`Jet.demand`)
+            self.jet.demand.note(kind)
+        if self.jet.carries(kind):
+            return self.jet
+        for other in self._richer.values():
+            if other.carries(kind):
+                return other
+        if self.jet.rerun is None:
+            return None
+        self._richer[kind] = self.jet.rerun(kind)
+        return self._richer[kind]
 
     def _nest(self, what: str) -> None:
         if not self.nested and self.create_graph:
@@ -106,16 +130,44 @@ class JetBackend(Backend):
                                 "is not differentiable again")
 
     def derivative(self, q, i):
-        self._nest("derivatives of fluxes")
-        return super().derivative(q, i)
+        if self.nested or not q.requires_grad:
+            return super().derivative(q, i)
+        jet = self._carrying("full")
+        if jet is None:
+            raise NeedsAutograd("derivatives of fluxes need the whole Hessian, which this network's jets do not "
+                                "carry, or an autograd pass through them, which their fused backward does not allow")
+        inputs = [t if t.requires_grad else None for t in (self.x, self.values, self.g, *self._second)]
+        used = [t for t in inputs if t is not None]
+        cols = []
+        for k in range(q.shape[1]):
+            grads = iter(torch.autograd.grad(q[:, k].sum(), used, create_graph=self.create_graph, retain_graph=True,
+                                             allow_unused=True))
+            dx, dv, dg, *d2 = (None if t is None else next(grads) for t in inputs)
+            if any(t is not None for t in d2):
+                raise NeedsAutograd("derivatives of fluxes built from second derivatives need third derivatives, "
+                                    "which jets do not carry")
+            col = torch.zeros_like(q[:, k]) if dx is None else dx[:, i]
+            if dv is not None:
+                col = col + (dv * jet.g[:, :, i]).sum(1)
+            if dg is not None:
+                col = col + (dg * jet.H[:, :, :, i]).sum((1, 2))
+            cols.append(col.unsqueeze(1))
+        return torch.cat(cols, 1)
 
     def d(self, c, i):
+        if self.jet.demand is not None:
+            self.jet.demand.note("first")
         return self.g[:, c, i : i + 1]
 
     def d2(self, c, i, j):
-        if i == j:
-            return self.h[:, c, i : i + 1]
+        jet = self._carrying("diag" if i == j else "full")
+        if jet is not None:
+            out = jet.J[:, jet.row(i, j), c : c + 1]
+            self._second.append(out)
+            return out
         self._nest("mixed second derivatives")
+        if self.jet.affine or not self.nested and not self.create_graph:  # no graph to the points to go through
+            raise NeedsAutograd("mixed second derivatives are not carried by this network's jets")
         if (c, i) not in self._mixed:
             (m,) = torch.autograd.grad(self.g[:, c, i].sum(), self.x, create_graph=self.create_graph,
                                        retain_graph=True, allow_unused=True)
@@ -123,7 +175,12 @@ class JetBackend(Backend):
         return self._mixed[c, i][:, j : j + 1]
 
     def laplacian(self, c, dims):
-        return self.h[:, c, list(dims)].sum(1, keepdim=True)
+        jet = self._carrying("diag")
+        if jet is None:
+            raise NeedsAutograd("second derivatives are not carried by this network's jets")
+        out = jet.J[:, [jet.row(i, i) for i in dims], c].sum(1, keepdim=True)
+        self._second.append(out)
+        return out
 
 
 def _unwrap(a):
