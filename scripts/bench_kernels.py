@@ -275,7 +275,7 @@ def report(title: str, rows: list[Row], device: torch.device, steps: int) -> Non
             failed.append(f"  {row.name:36s} cannot run: {type(e).__name__}: {str(e)[:90]}")
     rows = [row for row in rows if not any(f.startswith(f"  {row.name} ") for f in failed)]
     times = {row.name: [] for row in rows}
-    for round_ in range(1, steps + 1):  # interleaved, so that load from elsewhere hits every row alike
+    for _ in range(1, steps + 1):  # interleaved, so that load from elsewhere hits every row alike
         for row in rows:
             elapsed = seconds(row.step, device)
             times[row.name].append(elapsed)

@@ -77,7 +77,8 @@ def run_job(job: dict) -> dict:
 
 def table(records: list[dict]) -> str:
     """The markdown table of finished records (mean ± std over the seeds present)."""
-    lines = ["| example | form | metric | MLP (ours) | MLP (KINN) | KAN (ours) | KAN (KINN) | seeds | params KAN / MLP | time/step KAN/MLP |",
+    lines = ["| example | form | metric | MLP (ours) | MLP (KINN) | KAN (ours) | KAN (KINN) | seeds | params KAN / MLP "
+             "| time/step KAN/MLP |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for k, (name, form, _, _, published) in enumerate(EXAMPLES):
         mine = [r for r in records if r["example"] == k]

@@ -350,7 +350,7 @@ def main(argv=None) -> int:
           f"(von Mises: all points / x >= {CLAMP_ZONE:g})")
     print("  level  cells      dofs   uy         rate   Mises all  rate   Mises x>=.2 rate   uy(4, 0.5)     linear FE")
     for k, lev in enumerate(levels):
-        f = (lambda d: f"{d[k]:.3e}" if k < len(d) else "(stored) ")
+        f = (lambda d, k=k: f"{d[k]:.3e}" if k < len(d) else "(stored) ")
         print(f"  {k:5d} {lev.nx:4d}x{lev.ny:<4d} {lev.ndofs:7d}  {f(du)}  {rate(du, k)}  {f(dm)}  {rate(dm, k)}  "
               f"{f(dma)}  {rate(dma, k)}  {tips[k]:.10f}  {tips_lin[k]:.10f}")
     l2 = np.linalg.norm

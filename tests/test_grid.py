@@ -52,7 +52,8 @@ def test_grid_backend_answers_every_op_at_second_order():
     exact = {
         "laplacian": lambda x: (-4 + 1) * f(x),
         "mixed": lambda x: 2 * torch.cos(2 * x[:, :1]) * torch.exp(x[:, 1:]),
-        "div_flux": lambda x: -(1 + x[:, :1]) * 4 * f(x) + 2 * torch.cos(2 * x[:, :1]) * torch.exp(x[:, 1:]) + (1 + x[:, :1]) * f(x),
+        "div_flux": lambda x: (-(1 + x[:, :1]) * 4 * f(x) + 2 * torch.cos(2 * x[:, :1]) * torch.exp(x[:, 1:])
+                              + (1 + x[:, :1]) * f(x)),
     }
     ns, errs = [17, 33, 65], {k: [] for k in exact}
     for n in ns:

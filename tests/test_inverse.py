@@ -11,7 +11,10 @@ from kinn import (BoundaryResidual, Dirichlet, InverseForm, Interval, KinnError,
                   UnknownField, ops)
 
 
-def problem(observations=Observations(n=64), **unknown):
+OBSERVED = Observations(n=64)
+
+
+def problem(observations=OBSERVED, **unknown):
     """−k u'' = 2π² sin πx on [0, 1], u(0) = u(1) = 0: u = (2/k) sin πx, observed for k = 2."""
     spec = {"initial": 0.5, "positive": True, "true": 2.0, **unknown}
     return Problem(

@@ -118,7 +118,7 @@ def test_kan_jets_give_every_operator(backend):
                  "div_sigma": lambda u: ops.div(ops.jacobian(u)[:, 0] * u["uy"].values, u)}
     previous = set_backend(backend)
     try:
-        for name, op in operators.items():
+        for op in operators.values():
             a, b = op(field_at(jet, p, x)), op(field_at(ref, p, x))
             assert_same_residuals(a.reshape(len(x), -1), b.reshape(len(x), -1), jet, ref)
         # a fresh network that is only ever asked for gradients carries first derivatives only

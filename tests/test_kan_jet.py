@@ -140,7 +140,6 @@ KINDS = ["first", "diag", "full"]
 
 def stacked_input_jet(c: torch.Tensor, fan_in: int, kind: str) -> torch.Tensor:
     """The stacked jet (N, S, in) of x = f(c) of this kind, by nested autograd over P = 2 coordinates."""
-    from kinn.kernels.jets import pairs
 
     c = c.clone().requires_grad_(True)
     x = coordinates_to_inputs(c, fan_in)
@@ -435,7 +434,7 @@ def test_fused_tanh_jet_on_cpu_equals_the_rule_and_keeps_only_its_input():
     J = torch.randn(30, 5, 7, dtype=torch.float64) * 2
     for kind, rows in (("diag", 5), ("first", 3), ("full", 6)):
         Jk = torch.randn(30, rows, 7, dtype=torch.float64, requires_grad=True)
-        assert torch.autograd.gradcheck(lambda J: jets._TanhJet.apply(J, 2, kind), (Jk,))
+        assert torch.autograd.gradcheck(lambda J, kind=kind: jets._TanhJet.apply(J, 2, kind), (Jk,))
     J.requires_grad_(True)
     saved = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):

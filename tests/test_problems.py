@@ -6,7 +6,6 @@ import torch
 from kinn.pde import geometry
 from kinn import registry
 from kinn.pde.conditions import Initial, Neumann
-from kinn.forms import field_at
 
 NAMES = registry.problem_names()
 

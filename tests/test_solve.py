@@ -83,7 +83,8 @@ def test_a_users_own_problem_with_a_hard_condition(tmp_path):
     prob = Problem(
         name="mine", domain=Rectangle([0, 0], [1, 1]),
         strong=StrongForm(lambda u, x: ops.laplacian(u) + 2 * x[:, 1:],
-                          bcs=[Dirichlet(exact, hard=True, distance=lambda x: x[:, 0] * (1 - x[:, 0]) * x[:, 1] * (1 - x[:, 1]))]),
+                          bcs=[Dirichlet(exact, hard=True,
+                                         distance=lambda x: x[:, 0] * (1 - x[:, 0]) * x[:, 1] * (1 - x[:, 1]))]),
         exact=exact,
     )
     r = kinn.solve(prob, dtype="float64", out=str(tmp_path), name="mine", model={"widths": [8]}, **dict(FAST, steps=50))

@@ -6,7 +6,7 @@ import torch
 
 import kinn
 from kinn.pde import ops
-from kinn import Dirichlet, EnergyForm, Interface, KinnError, Problem, Rectangle, SegmentResidual, StrongForm
+from kinn import EnergyForm, Interface, KinnError, Problem, Rectangle, SegmentResidual, StrongForm
 from kinn.pde import geometry
 from kinn import registry
 from kinn.run.pipeline import resolve_config

@@ -137,7 +137,7 @@ class Kelvin(Kernel):
         return full / (4 * np.pi * (1 - nu) * rho[..., None, None])
 
     def double_derived(self, r, n):
-        nu, (rho, rho2, e) = self.nu_bar, _polar(r)
+        nu, (_, rho2, e) = self.nu_bar, _polar(r)
         ek, ei, ej = _voigt(e)
         nk, ni, nj = _voigt(n)
         drdn = (e * n).sum(-1)[..., None, None]

@@ -308,7 +308,8 @@ def make_darcy_dataset(path, n: int = 129, n_train: int = 1000, n_test: int = 10
         accuracy=(f"finite-difference solver: max nodal error {check:.2e} on the manufactured solution "
                   f"u = sin(pi x) sin(pi y), a = 1 + sin(2 pi x) cos(pi y) / 2 at this n (second order)"),
         check_error=check,
-        created_by=created_by or f"kinn.data.generators.make_darcy_dataset(n={n}, n_train={n_train}, n_test={n_test}, seed={seed})",
+        created_by=created_by or (f"kinn.data.generators.make_darcy_dataset(n={n}, n_train={n_train}, "
+                                  f"n_test={n_test}, seed={seed})"),
         n=n, n_train=n_train, n_test=n_test, seed=seed, alpha=alpha, tau=tau, a_high=A_HIGH, a_low=A_LOW, f=f,
         face_mean="harmonic", dtype="float32")
 

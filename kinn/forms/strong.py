@@ -64,7 +64,8 @@ class StrongForm(PointForm):
             x = pts[name]
             comps = c.components(problem.fields)
             if isinstance(c, BoundaryResidual):
-                r = columns(at_points(model, problem, x, lambda u, x: c.fn(u, x, pts[name + "/normal"])))
+                normal = pts[name + "/normal"]
+                r = columns(at_points(model, problem, x, lambda u, x, c=c, normal=normal: c.fn(u, x, normal)))
                 terms[name] = r.square().mean()
             elif isinstance(c, Neumann):
                 du = ops.normal(field_at(model, problem, x), pts[name + "/normal"])[:, comps]  # (N, len(comps))

@@ -11,7 +11,8 @@ from kinn.kernels.bspline import (
 )
 from kinn.kernels import native_kan
 from kinn.kernels.chebyshev import ChebyshevBasis, chebyshev, chebyshev_derivatives
-from kinn.kernels.kan_jet import BACKENDS, JetBasis, get_backend, kan_layer_jet, reference_jet, set_backend, stacked_layer_jet
+from kinn.kernels.backend import BACKENDS, get_backend, set_backend
+from kinn.kernels.kan_jet import JetBasis, kan_layer_jet, reference_jet, stacked_layer_jet
 
 __all__ = [
     "BACKENDS",

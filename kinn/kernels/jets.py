@@ -20,11 +20,13 @@ the diagonal.
 """
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 import functools
+from abc import ABC, abstractmethod
 
 import torch
 import torch.nn.functional as F
+
+from kinn.kernels.backend import get_backend, use_reference_rules
 
 KINDS = ("first", "diag", "full")  # in increasing order of what they carry
 
@@ -285,18 +287,14 @@ class _TanhJet(torch.autograd.Function):
 
 
 def _reference() -> bool:
-    from kinn.kernels import get_backend, reference_enabled
-
-    return reference_enabled() or get_backend() == "reference"
+    return use_reference_rules()
 
 
 def _triton_fits(J: torch.Tensor) -> bool:
-    from kinn.kernels import get_backend
-
     if get_backend() == "fast" or not (J.is_cuda or get_backend() == "triton"):
         return False
     try:
-        from kinn.kernels import triton_activation  # noqa: F401
+        import kinn.kernels.triton_activation  # noqa: F401
     except ImportError:
         return False
     return True

@@ -38,49 +38,16 @@ Triton takes every kind; Triton the diagonal (other kinds run "fast" on CUDA ten
 from __future__ import annotations
 
 import functools
-import os
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
-from kinn.errors import KinnError
-from kinn.kernels import native_kan
-from kinn.kernels.bspline import cox_de_boor, reference_enabled, uniform_bspline_polynomials
+import kinn.kernels.native_kan as native_kan
+from kinn.kernels import backend
+from kinn.kernels.bspline import cox_de_boor, uniform_bspline_polynomials
 from kinn.kernels.chebyshev import chebyshev, chebyshev_derivatives
-
-BACKENDS = ("auto", "reference", "fast", "native", "triton")
-
-
-def _initial_backend() -> str:
-    """$KINN_KERNELS, else "auto": a backend chosen from the shell, `KINN_KERNELS=fast kinn solve ...`."""
-    name = os.environ.get("KINN_KERNELS", "auto")
-    if name not in BACKENDS:
-        raise KinnError(f"KINN_KERNELS={name!r} is not a jet backend; valid: {', '.join(BACKENDS)}")
-    return name
-
-
-_BACKEND = _initial_backend()
-
-
-def set_backend(name: str) -> str:
-    """Choose how `kan_layer_jet` runs: "auto", "reference", "fast", "native" or "triton" (see the module
-    docstring).
-
-    A process-wide switch; returns the previous setting so that a caller can restore it. "triton" on CPU
-    tensors needs Triton's interpreter (TRITON_INTERPRET=1 before the kernels are defined).
-    """
-    global _BACKEND
-    if name not in BACKENDS:
-        raise ValueError(f"unknown jet backend {name!r}; valid: {', '.join(BACKENDS)}")
-    previous, _BACKEND = _BACKEND, name
-    return previous
-
-
-def get_backend() -> str:
-    """The backend `set_backend` chose."""
-    return _BACKEND
-
+from kinn.kernels.jets import Jet, activation, coordinates, pair_index
 
 class JetBasis(NamedTuple):
     """The edge basis of a KAN layer, as the jet kernels need it.
@@ -141,7 +108,6 @@ def stacked_layer_jet(J: torch.Tensor, spline_weight, spline_scaler, base_weight
 
 
 def _squashed(J: torch.Tensor, a: float, b: float, kind: str) -> torch.Tensor:
-    from kinn.kernels.jets import Jet, activation
 
     J = activation(Jet(J, kind), "tanh", fused=True).J  # a KAN's jets are never differentiated twice
     if (a, b) == (0.0, 1.0):
@@ -152,7 +118,6 @@ def _squashed(J: torch.Tensor, a: float, b: float, kind: str) -> torch.Tensor:
 def _layer_jet(J, spline_weight, spline_scaler, base_weight, basis: JetBasis, squash, kind) -> torch.Tensor:
     """The stacked jet J (N, S, I), any strides -> (N, S, O), by the chosen backend. squash: the C kernels
     apply it themselves; the other paths get the squashed jet."""
-    from kinn.kernels.jets import coordinates
 
     n, rows, fan_in = J.shape
     p = coordinates(rows, kind)
@@ -188,20 +153,21 @@ def stacked_weight(spline_weight, spline_scaler, base_weight) -> torch.Tensor:
 
 def _path(x: torch.Tensor, basis: JetBasis, p: int) -> str:
     """The backend that runs: the chosen one where it can, "fast" for what the fused kernels do not take."""
-    if _BACKEND == "reference" or reference_enabled() or not basis.uniform:
+    if backend.use_reference_rules() or not basis.uniform:
         return "reference"
     fused = basis.name == "bspline"  # the Triton and C kernels evaluate uniform B-splines only
-    if fused and (_BACKEND == "triton" or (_BACKEND == "auto" and x.is_cuda and _triton_imports())):
+    chosen = backend.get_backend()
+    if fused and (chosen == "triton" or (chosen == "auto" and x.is_cuda and _triton_imports())):
         return "triton"
-    if fused and (_BACKEND == "native" or (_BACKEND == "auto" and not x.is_cuda and native_kan.supports(basis, p)
-                                           and native_kan.available())):
+    if fused and (chosen == "native" or (chosen == "auto" and not x.is_cuda and native_kan.supports(basis, p)
+                                         and native_kan.available())):
         return "native"
     return "fast"
 
 
 def _triton_imports() -> bool:
     try:
-        from kinn.kernels import triton_kan  # noqa: F401
+        import kinn.kernels.triton_kan  # noqa: F401
     except ImportError:
         return False
     return True
@@ -227,7 +193,6 @@ def reference_stacked_jet(J, spline_weight, spline_scaler, base_weight, basis: J
     silu' and silu'' in closed form. Row 0: the bases; row 1 + p: their first derivatives times g_p; second
     row (a, b): their second derivatives times g_a g_b plus their first times h_ab.
     """
-    from kinn.kernels.jets import coordinates, pair_index
 
     n, rows, fan_in = J.shape
     p = coordinates(rows, kind)
@@ -360,7 +325,6 @@ def _polynomials(basis: JetBasis, derivatives: int, dtype, device) -> torch.Tens
 
 def _feature_sets(d, J, p: int, kind: str) -> torch.Tensor:
     """The S compact feature sets (N, S, I, K') from derivatives d (N, I, 2+, K') and the jet J (N, S, I)."""
-    from kinn.kernels.jets import pair_index
 
     d0, d1 = d[:, None, :, 0], d[:, None, :, 1]  # (N, 1, I, K')
     sets = [d0, d1 * J[:, 1 : 1 + p].unsqueeze(-1)]
@@ -385,7 +349,6 @@ def _input_grads(grad_features, d, J, p: int, kind: str) -> torch.Tensor:
 
     Set 0 is d0, set 1 + p is d1 g_p, second set m = (a, b) is d2 g_a g_b + d1 h_m.
     """
-    from kinn.kernels.jets import pair_index
 
     g = J[:, 1 : 1 + p]  # (N, P, I)
     g0, g1 = grad_features[:, 0], grad_features[:, 1 : 1 + p]

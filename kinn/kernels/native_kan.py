@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 from kinn.kernels.bspline import uniform_bspline_polynomials
+from kinn.kernels.jets import coordinates
 
 SOURCE = Path(__file__).with_name("native_kan.c")
 BLOCK = 32  # bytes of the SIMD blocks the outputs are cut into (and padded to)
@@ -70,7 +71,6 @@ def native_stacked_jet(J, weight, basis, squash: tuple[float, float] | None = No
     differentiable (first order) in J and weight. squash = (a, b): the layer reads a + b tanh(J) (jet-wise)
     instead of J, the activation between KAN layers, fused into the kernels.
     """
-    from kinn.kernels.jets import coordinates
 
     p = coordinates(J.shape[1], kind)
     if not supports(basis, p):

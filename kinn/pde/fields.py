@@ -7,7 +7,7 @@ A residual is written once against `kinn.pde.ops`; how derivatives are obtained 
 - `JetBackend`: values, gradients and Hessian diagonals carried through the network in one forward pass
   (`kinn.kernels.jets`), so a residual needs only a first-order backward. Chosen automatically when the network
   supports jets.
-- `kinn.models.lattice.GridBackend`: values on regular grids (FNO); derivatives spectral on periodic axes, finite
+- `kinn.pde.lattice.LatticeBackend`: values on regular lattices (FNO); derivatives spectral on periodic axes, finite
   differences elsewhere.
 
 A `Field` behaves like its values, shape (N, C): arithmetic and torch functions work on it and return

@@ -177,7 +177,7 @@ def triangulate(domain, n: int, n_boundary: int) -> tuple[np.ndarray, np.ndarray
     if is_box(domain):  # corners are vertices, or the triangles would cut them off
         lo, hi = bbox(domain)
         pts.append(np.array([[a, b] for a in (lo[0], hi[0]) for b in (lo[1], hi[1])]))
-    elif hasattr(domain, "vertices"):
+    elif isinstance(domain, (Polygon, Triangle)):  # its corners, for the same reason
         pts.append(np.asarray(domain.vertices, float))
     pts = np.concatenate(pts)
     pts = np.unique(pts.round(12), axis=0)

@@ -7,7 +7,8 @@ of single points. The residuals do not change: the values on the grid are flatte
 (N, C) that every `Field` has, and `LatticeBackend` answers `kinn.pde.ops` with derivatives along the grid
 axes — spectral (FFT) on periodic axes, finite differences of second order elsewhere (central inside,
 one-sided at the ends; a derivative of a derivative, such as the divergence of a flux a∇u, is first order
-on the two nodes next to each end, where the two kinds of error meet). A batch of B grids (operator learning) is B * N_1 * ... * N_d points.
+on the two nodes next to each end, where the two kinds of error meet). A batch of B lattices (operator learning) is
+B * N_1 * ... * N_d points.
 
 Node order is "ij": the first coordinate varies slowest, as `torch.meshgrid(..., indexing="ij")`.
 Non-periodic axes include both ends (x_j = lo + j h, h = (hi - lo) / (N - 1)); periodic axes leave out
@@ -16,7 +17,7 @@ the right end (h = (hi - lo) / N).
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -165,10 +166,10 @@ def coordinate_channels(lo, hi, shape, dtype, device, batch: int = 1, periodic=(
 
 
 def interpolate(values: torch.Tensor, lo, hi, x: torch.Tensor) -> torch.Tensor:
-    """Values on one node grid, (C, N_1[, N_2]), at points x (M, d): tensor-product cubic (Catmull-Rom)
+    """Values on one node lattice, (C, N_1[, N_2]), at points x (M, d): tensor-product cubic (Catmull-Rom)
     interpolation, third order up to the ends (a ghost node past each end is extrapolated at third order).
     Differentiable in the values."""
-    c, d = values.shape[0], values.ndim - 1
+    d = values.ndim - 1
     if d not in (1, 2):
         raise KinnError(f"interpolation from a grid supports 1-D and 2-D grids, not {d}-D")
     lo_t, hi_t = (torch.as_tensor(np.asarray(v, float), dtype=x.dtype, device=x.device) for v in (lo, hi))

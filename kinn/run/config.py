@@ -72,7 +72,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.weight_decay < 0:
             raise KinnError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
-        for name in ("steps", "lbfgs", "batch_size", "resample_every", "eval_every", "log_every", "checkpoint_every", "step_size"):
+        for name in ("steps", "lbfgs", "batch_size", "resample_every", "eval_every", "log_every", "checkpoint_every",
+                     "step_size"):
             _nonneg(name, getattr(self, name))
         if self.time_limit < 0 or self.target_error < 0:
             raise KinnError("train.time_limit and train.target_error must be >= 0")
