@@ -130,7 +130,8 @@ def _list() -> None:
             print(f"  {name:<24} (unavailable: {e})")
             continue
         opts = ", ".join(f"{f.name}={_default(f)!r}" for f in dataclasses.fields(fam.Config))
-        print(f"  {name:<24} forms: {', '.join(sorted(fam.forms)):<24} options: {opts}")
+        forms = ", ".join(sorted(fam.forms)) if fam.forms is not None else "any"
+        print(f"  {name:<24} forms: {forms:<24} options: {opts}")
 
 
 def _default(f):

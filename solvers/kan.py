@@ -452,7 +452,6 @@ class KANFamily(Family):
 
     name = "kan"
     Config = KANConfig
-    forms = frozenset({"strong", "energy", "inverse"})
 
     def check(self, problem, form: str, config: KANConfig | None = None, train=None) -> None:
         """Refuse a B-spline order too low for the derivatives the form takes.

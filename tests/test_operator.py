@@ -97,7 +97,7 @@ def test_run_directory_load_and_exact_resume(darcy_data, tmp_path, monkeypatch):
 
 
 def test_bad_runs_get_clear_errors(darcy_data, tmp_path, monkeypatch):
-    with pytest.raises(KinnError, match="family 'mlp' does not support the operator form"):
+    with pytest.raises(KinnError, match="family 'mlp' does not support the operator form: it maps points"):
         kinn.solve("darcy", "mlp", steps=1, write=False)
     with pytest.raises(KinnError, match="lbfgs needs full batches"):
         kinn.solve("darcy", "fno", steps=1, lbfgs=5, write=False, **{k: v for k, v in SMALL.items()})

@@ -70,7 +70,8 @@ class OperatorForm(Form):
         options = family.config(cfg.model)
         family.check(problem, self.kind, options)
         if not family.lattice:
-            raise KinnError(f"family '{family.name}' is not a lattice family; the operator form needs one (fno)")
+            raise KinnError(f"family '{family.name}' does not support the operator form: it maps points, and operator "
+                            "learning needs a lattice family (fno)")
         d = problem.n_space
         net = family.build(len(self.inputs) + d, len(problem.fields), options, dim=d)
         lo, hi = geometry.bbox(problem.domain)

@@ -24,7 +24,9 @@ class Family(ABC):
 
     name:      registry name ("mlp").
     Config:    a dataclass of the family's model options, every field with a default.
-    forms:     the form kinds the family can train ("strong", "energy", "inverse", "operator").
+    forms:     the form kinds the family can train ("strong", "operator", ...); None: every form (a new form
+               needs no change here), each form refusing the families it cannot take (the operator form
+               takes lattice families only).
     lattice:   the network maps regular lattices of nodes, not points (FNO).
     defaults:  run settings the family needs, {"points": {...}, "train": {...}}; the problem's defaults,
                the config and flags override them.
@@ -36,7 +38,7 @@ class Family(ABC):
 
     name: ClassVar[str]
     Config: ClassVar[type]
-    forms: ClassVar[frozenset[str]] = frozenset({"strong", "energy", "inverse"})
+    forms: ClassVar[frozenset[str] | None] = None
     lattice: ClassVar[bool] = False
     defaults: ClassVar[dict] = {}
     settings_of: ClassVar[str | None] = None
@@ -45,7 +47,7 @@ class Family(ABC):
     def check(self, problem, form: str, config=None, train=None) -> None:
         """Raise `KinnError` saying why this family cannot train `problem` in `form` with the model options
         `config` (and the run's train settings `train`, where the family's trainer restricts them)."""
-        if form not in self.forms:
+        if self.forms is not None and form not in self.forms:
             raise KinnError(
                 f"family '{self.name}' does not support the {form} form; it supports: "
                 + ", ".join(sorted(self.forms))
