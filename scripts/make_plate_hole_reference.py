@@ -51,7 +51,8 @@ from pathlib import Path
 import numpy as np
 
 from kinn.pde import mechanics
-from kinn.data.generators import rel_l2, richardson
+from kinn.data.generators import richardson
+from kinn.metrics import relative_l2 as rel_l2
 from kinn.data.reference import write_points
 
 ROOT = Path(__file__).resolve().parent.parent

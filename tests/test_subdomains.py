@@ -10,6 +10,7 @@ from kinn import EnergyForm, Interface, KinnError, Problem, Rectangle, SegmentRe
 from kinn.pde import geometry
 from kinn import registry
 from kinn.run.pipeline import resolve_config
+from kinn.forms import quadrature
 from kinn.forms.points import segment_terms
 from kinn.models.field import FieldModel
 from kinn.models.piecewise import PiecewiseModel
@@ -49,7 +50,7 @@ def test_points_outside_every_subdomain_are_refused():
 
 def test_interface_terms_measure_the_jumps_of_value_and_flux():
     p = registry.get_problem("crack_mode3")
-    x = torch.as_tensor(Interface((0.0, 0.0), (1.0, 0.0), a="upper", b="lower").rule(50, "monte_carlo").points)
+    x = torch.as_tensor(quadrature.segment(Interface((0.0, 0.0), (1.0, 0.0), a="upper", b="lower"), 50, "monte_carlo").points)
     c = Interface((0.0, 0.0), (1.0, 0.0), a="upper", b="lower", name="i")
     same = piecewise(lambda x: x[:, :1] * x[:, 1:] + 1, lambda x: x[:, :1] * x[:, 1:] + 1)
     assert all(float(v.detach()) < 1e-28 for v in segment_terms(same, p, "i", c, x).values())
@@ -64,7 +65,7 @@ def test_interface_terms_measure_the_jumps_of_value_and_flux():
 def test_segment_residual_sees_its_own_parts_network():
     p = registry.get_problem("crack_mode3")
     c = SegmentResidual((-1.0, 0.0), (0.0, 0.0), fn=lambda u, x, n: ops.normal(u, n), part="lower", name="f")
-    x = torch.as_tensor(c.rule(20, "gauss").points)
+    x = torch.as_tensor(quadrature.segment(c, 20, "gauss").points)
     model = piecewise(lambda x: 0 * x[:, :1], lambda x: 3 * x[:, 1:])  # ∂u/∂n = 3 on the lower side only
     assert float(segment_terms(model, p, "f", c, x)["f"]) == pytest.approx(9.0)
 

@@ -224,11 +224,6 @@ def etdrk4_coefficients(L: np.ndarray, h: float, m: int = 32):
 # ----------------------------------------------------------------------------------------------------
 # Self-checks on manufactured / exact solutions (the scripts print them, the datasets record them)
 # ----------------------------------------------------------------------------------------------------
-def rel_l2(a, b) -> float:
-    """Relative L2 difference ‖a − b‖ / ‖b‖ (refinement studies)."""
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
-
-
 def richardson(q2, q1, q0, size) -> tuple[float, float]:
     """(error estimate of q0, observed rate p) from three levels q2, q1, q0, each halving h: the rate
     p = log2(size(q2 - q1) / size(q1 - q0)) and the error size(q1 - q0) / (2^p - 1) (inf if p <= 0)."""

@@ -10,7 +10,7 @@ import torch
 
 from kinn.errors import KinnError
 from kinn.forms.points import PointForm, at_points, columns, segment_terms, segments
-from kinn.forms.quadrature import boundary_rule, concat, domain_rule, stratified, triangles
+from kinn.forms.quadrature import boundary_rule, concat, domain_rule, segment, stratified, triangles
 from kinn.pde.conditions import Dirichlet, Interface, OutputTransform, Traction
 from kinn.run.config import PointsConfig
 
@@ -89,7 +89,7 @@ class EnergyForm(PointForm):
             if points.jitter:
                 out.update(_cells(name, face.cells))
         for name, c in segments(self.bcs).items():
-            line = c.rule(points.n_boundary, edge_rule)
+            line = segment(c, points.n_boundary, edge_rule)
             out[name], out[name + "/weight"] = line.points, line.weights
         return out
 

@@ -16,6 +16,7 @@ import torch
 from kinn.data.reference import load_reference
 from kinn.errors import KinnError
 from kinn.forms.base import Data, Env, Form, Scorer, write_summary
+from kinn.models import wrap
 from kinn.pde import geometry, ops
 from kinn.pde.conditions import Initial, Interface, SegmentResidual, hard_transform
 from kinn.pde.fields import Field, NeedsAutograd
@@ -121,8 +122,6 @@ class PointForm(Form):
                               problem.domain.timedomain.t0 if problem.time_dependent else 0.0)
 
     def build(self, problem, family, cfg):
-        from kinn.models import wrap
-
         return wrap(problem, self, family, cfg)
 
     def data(self, problem, model, cfg, env: Env, resume: dict | None = None) -> PointSets:

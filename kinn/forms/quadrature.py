@@ -113,6 +113,14 @@ def line(lo: float, hi: float, n: int, rule: str) -> Rule:
     return Rule(x.reshape(-1, 1), w)
 
 
+def segment(seg, n: int, rule: str) -> Rule:
+    """A 1-D rule of about n points along a straight segment inside the domain (`kinn.pde.conditions.Segment`:
+    an interface or a crack face), weights in its arc length."""
+    t = line(0.0, 1.0, n, rule)
+    s, e = np.asarray(seg.start, float), np.asarray(seg.end, float)
+    return Rule(s + t.points * (e - s), t.weights * seg.length)
+
+
 def box(lo, hi, n: int, rule: str) -> Rule:
     """Tensor-product rule on the box [lo, hi] with about n points in all (n^(1/D) per direction)."""
     lo, hi = np.atleast_1d(lo).astype(float), np.atleast_1d(hi).astype(float)

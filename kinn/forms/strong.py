@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from kinn.errors import KinnError
+from kinn.forms import quadrature
 from kinn.forms.points import PointForm, at_points, columns, field_at, segment_terms, segments, term_name
 from kinn.pde import geometry, ops
 from kinn.pde.conditions import (BoundaryResidual, Condition, Initial, Interface, Neumann, OutputTransform,
@@ -51,7 +52,7 @@ class StrongForm(PointForm):
             if isinstance(c, (Neumann, BoundaryResidual)):
                 out[name + "/normal"] = geometry.normals(problem.domain, out[name])
         for name, c in segments(self.bcs).items():
-            out[name] = c.rule(points.n_boundary, "monte_carlo").points
+            out[name] = quadrature.segment(c, points.n_boundary, "monte_carlo").points
         return out
 
     def residuals(self, model, problem, x: torch.Tensor, create_graph: bool = True) -> torch.Tensor:

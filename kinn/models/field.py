@@ -16,6 +16,7 @@ from torch import nn
 
 from kinn.errors import KinnError
 from kinn.kernels.jets import Jet, JetNetwork
+from kinn.metrics import relative_l2
 from kinn.models.base import Model
 from kinn.pde.fields import AutogradBackend, Backend, JetBackend
 from kinn.run.config import DERIVATIVES
@@ -110,7 +111,7 @@ class FieldModel(PointModel):
                     with torch.no_grad():
                         x = self.unknown_points
                         k, k_true = v(x).reshape(-1), true(x).reshape(-1).to(x.dtype)
-                        out[f"rel_error/{name}"] = float((k - k_true).norm() / k_true.norm())
+                        out[f"rel_error/{name}"] = float(relative_l2(k, k_true))
                 continue
             out[f"value/{name}"] = float(v.detach())
             if true is not None:

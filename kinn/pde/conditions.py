@@ -25,7 +25,6 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 
 from kinn.errors import KinnError
@@ -117,7 +116,8 @@ class Segment:
     """A straight segment inside the domain, start -> end (2-D points), for the two conditions below.
 
     Its unit normal n is the segment's direction turned a quarter to the left (start (0, 0) -> end (1, 0)
-    gives n = (0, 1)). A strong form samples its points at random, an energy form by Gauss-Legendre.
+    gives n = (0, 1)). A strong form samples its points at random, an energy form by Gauss-Legendre
+    (`kinn.forms.quadrature.segment`).
     """
 
     start: tuple[float, float] = (0.0, 0.0)
@@ -137,14 +137,6 @@ class Segment:
     def normal(self) -> tuple[float, float]:
         dx, dy = (e - s for s, e in zip(self.start, self.end))
         return (-dy / self.length, dx / self.length)
-
-    def rule(self, n: int, rule: str):
-        """A 1-D quadrature rule of about n points along the segment (`kinn.forms.quadrature`)."""
-        from kinn.forms.quadrature import Rule, line
-
-        t = line(0.0, 1.0, n, rule)
-        s, e = np.asarray(self.start, float), np.asarray(self.end, float)
-        return Rule(s + t.points * (e - s), t.weights * self.length)
 
 
 @dataclass(frozen=True)

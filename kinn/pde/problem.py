@@ -8,8 +8,12 @@ import numpy as np
 import torch
 
 from kinn.pde import geometry
+from kinn.data.reference import load_reference, resolve
 from kinn.errors import KinnError
+from kinn.forms.base import Form
+from kinn.pde.fields import AutogradBackend, Backend, Field
 from kinn.pde.conditions import Interface, SegmentResidual
+from kinn.registry import form_kinds
 
 @dataclass(frozen=True)
 class Problem:
@@ -61,9 +65,6 @@ class Problem:
     order: int | None = None
 
     def __post_init__(self, strong, energy, inverse, operator):
-        from kinn.forms.base import Form
-        from kinn.registry import form_kinds
-
         given = list(self.forms.values()) if isinstance(self.forms, Mapping) else list(self.forms)
         given += [f for f in (strong, energy, inverse, operator) if f is not None]
         forms = {}
@@ -130,21 +131,14 @@ class Problem:
             return geometry.triangulate(self.domain if domain is None else domain, n, n_boundary)
         if callable(self.mesh):
             return self.mesh()
-        from kinn.data.reference import resolve
-
         return geometry.read_mesh(resolve(self.mesh))
 
     def derived_reference(self, name: str, x: np.ndarray) -> np.ndarray:
         """The reference value of derived quantity `name` at points x (N, D), float64 (N,)."""
         if self.exact is not None:
-            from kinn.pde.fields import AutogradBackend, Field
-
             xt = torch.as_tensor(x, dtype=torch.float64).requires_grad_(True)
             u = Field(AutogradBackend(self.exact(xt), xt), self.fields, self.coords, self.n_space)
             return self.derived[name](u, xt).detach().reshape(len(x)).numpy()
-        from kinn.pde.fields import Backend, Field
-        from kinn.data.reference import load_reference
-
         ref = load_reference(self.reference, self)
         if name in ref.derived:
             return ref.derived_at(name, x)
@@ -163,7 +157,5 @@ class Problem:
                 v = self.exact(torch.as_tensor(x, dtype=torch.float64))
             return v.reshape(len(x), -1).numpy()
         if self.reference is not None:
-            from kinn.data.reference import load_reference
-
             return load_reference(self.reference, self)(x)
         raise KinnError(f"problem '{self.name}' has neither an exact solution nor reference data")
