@@ -1,13 +1,12 @@
 """A picture of a boundary: loops coloured by tag, outward normals drawn sparsely."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from kinn.boundary.panels import Boundary
+from kinn.run.rundir import atomic_write
 
 ARROWS = 40  # about this many normal arrows, spread over the panels
 
@@ -43,17 +42,8 @@ def plot(boundary: Boundary, path, conditions: dict | None = None) -> Path:
     ax.set_title(f"{len(boundary.loops)} loop(s), {len(boundary.panels)} panels; arrows: outward normals")
     ax.legend(loc="best", fontsize=8)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the figure should read like any other file
     try:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120))
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
