@@ -92,9 +92,14 @@ def history(path: Path, rows: list[dict]) -> None:
     for key in keys:
         a.semilogy(steps, [abs(r[key]) for r in rows], label=key)
     a.set_xlabel("step"), a.set_title("loss terms (|value|)"), a.legend(fontsize=8)
-    for key in sorted({k for r in rows for k in r if k.startswith(("rel_l2/", "rel_error/"))}):
+    scored = sorted({k for r in rows for k in r if k.startswith(("rel_l2/", "rel_error/"))})
+    for key in scored:
         pts = [(r["step"], r[key]) for r in rows if key in r]
         b.semilogy(*zip(*pts), marker="o", ms=3, label=key)
-    b.set_xlabel("step"), b.set_title("held-out relative L2 error (and unknowns' error)"), b.legend(fontsize=8)
+    b.set_xlabel("step"), b.set_title("held-out relative L2 error (and unknowns' error)")
+    if scored:
+        b.legend(fontsize=8)
+    else:  # a problem without a reference: nothing to score during training
+        b.text(0.5, 0.5, "no reference given", ha="center", va="center", transform=b.transAxes)
     fig.tight_layout()
     save(fig, path)
