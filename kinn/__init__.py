@@ -4,6 +4,7 @@
     result = kinn.solve("poisson2d", family="mlp", steps=2000, lbfgs=500)
     result.errors["rel_l2/u"], result.predict([[0.5, 0.5]])["u"]
     again = kinn.load(result.run_dir)
+    kinn.score(result.run_dir, "reference.npz")        # errors against a reference attached afterwards
     table = kinn.compare("poisson2d", families=("mlp", "kan", "deepxde"), seeds=3, budget_steps=2000)
 
 The names below load on first use: `import kinn.kernels` or `import kinn.solvers.kan` needs only torch,
@@ -16,7 +17,7 @@ loop, the run directory), `data/` (references and datasets), `comparison/`, `ker
 import importlib
 
 _WHERE = {
-    "solve": "run.pipeline", "load": "run.pipeline", "Result": "run.pipeline",
+    "solve": "run.pipeline", "load": "run.pipeline", "Result": "run.pipeline", "score": "run.scoring",
     "compare": "comparison.compare", "Comparison": "comparison.compare",
     "Problem": "pde.problem", "KinnError": "errors", "Family": "models.family",
     "Form": "forms.base", "StrongForm": "forms.strong", "EnergyForm": "forms.energy", "OperatorForm": "forms.operator",

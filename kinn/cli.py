@@ -1,4 +1,4 @@
-"""The `kinn` command line: list, solve, compare, show.
+"""The `kinn` command line: list, solve, compare, show, score, new.
 
     kinn list
     kinn solve NAME [--family mlp] [--form strong] [--steps N] [--lbfgs N] [--lr LR] [--device D]
@@ -8,8 +8,12 @@
                       [--lbfgs N] [--match params|width|none] [--params N] [--lr LR] [--device D] [--dtype D]
                       [--out DIR] [--config FILE] [--set KEY=VALUE | FAMILY.OPTION=VALUE] [--json]
     kinn show RUN_DIR [--json]
+    kinn score RUN_DIR --reference FILE [--json]
+    kinn new NAME [--out FILE]
 
-Mistakes (an unknown name, a bad number, a malformed file) print one line `kinn: error: ...` and exit 2.
+NAME is a registered problem (the catalogue or an installed package's entry point) or a problem in your own
+file, `path/to/file.py:NAME`. Mistakes (an unknown name, a bad number, a malformed file) print one line
+`kinn: error: ...` and exit 2.
 `--solver` and `--solvers` are the older names of `--family` and `--families`, and still work.
 """
 from __future__ import annotations
@@ -77,7 +81,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("list", help="problems with their forms, and the families with their options")
     s = sub.add_parser("solve", help="solve a problem and write a run directory")
-    s.add_argument("problem", nargs="?", help="a problem name (see `kinn list`)")
+    s.add_argument("problem", nargs="?", help="a problem name (see `kinn list`) or path/to/file.py:NAME")
     s.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last checkpoint")
     s.add_argument("--family", "--solver", dest="family", help="the family: mlp, kan, fno (default mlp)")
     _shared(s)
@@ -92,7 +96,7 @@ def parser() -> argparse.ArgumentParser:
                    help="any config entry, e.g. --set model.widths=[64,64] --set points.n_interior=4000")
     s.add_argument("--json", action="store_true", help="print one JSON object (see README) instead of a summary")
     c = sub.add_parser("compare", help="solve a problem with several solver families under equal budgets")
-    c.add_argument("problem", help="a problem name (see `kinn list`)")
+    c.add_argument("problem", help="a problem name (see `kinn list`) or path/to/file.py:NAME")
     c.add_argument("--families", "--solvers", dest="families", default="mlp,kan",
                    help="comma-separated families; deepxde adds DeepXDE's own Model")
     _shared(c)
@@ -112,26 +116,40 @@ def parser() -> argparse.ArgumentParser:
     sh = sub.add_parser("show", help="summarise a finished run directory")
     sh.add_argument("run_dir")
     sh.add_argument("--json", action="store_true")
+    sc = sub.add_parser("score", help="score a finished run against a reference computed elsewhere")
+    sc.add_argument("run_dir")
+    sc.add_argument("--reference", required=True, metavar="FILE",
+                    help="reference data: .h5 (kinn layouts), .npz, .mat or a mesh file with point data")
+    sc.add_argument("--json", action="store_true")
+    nw = sub.add_parser("new", help="write a problem file to start from (solve it: kinn solve FILE.py:NAME)")
+    nw.add_argument("name", help="the problem's name, a Python identifier")
+    nw.add_argument("--out", help="the file to write (default NAME.py); an existing file is never overwritten")
     return p
 
 
 def _list() -> None:
     from kinn import registry
 
-    print("problems:")
-    for name in registry.problem_names():
-        prob = registry.get_problem(name)
-        print(f"  {name:<24} forms: {', '.join(prob.forms):<24} {prob.description}")
+    print("problems (also: path/to/file.py:NAME, a problem in your own file; `kinn new NAME` writes one):")
+    for name, where in registry.problem_sources().items():
+        origin = "" if where == registry.CATALOGUE else f"  [from {where}]"
+        try:
+            prob = registry.get_problem(name)
+        except (ImportError, KinnError) as e:
+            print(f"  {name:<24} (unavailable: {e}){origin}")
+            continue
+        print(f"  {name:<24} forms: {', '.join(prob.forms):<24} {prob.description}{origin}")
     print("families:")
-    for name in registry.family_names():
+    for name, where in registry.family_sources().items():
+        origin = "" if where == registry.CATALOGUE else f"  [from {where}]"
         try:
             fam = registry.get_family(name)
-        except ImportError as e:
-            print(f"  {name:<24} (unavailable: {e})")
+        except (ImportError, KinnError) as e:
+            print(f"  {name:<24} (unavailable: {e}){origin}")
             continue
         opts = ", ".join(f"{f.name}={_default(f)!r}" for f in dataclasses.fields(fam.Config))
         forms = ", ".join(sorted(fam.forms)) if fam.forms is not None else "any"
-        print(f"  {name:<24} forms: {forms:<24} options: {opts}")
+        print(f"  {name:<24} forms: {forms:<24} options: {opts}{origin}")
 
 
 def _default(f):
@@ -143,14 +161,21 @@ def _print_summary(s: dict) -> None:
           f"{s['steps']} steps ({s['adam_steps']} Adam + {s['lbfgs_iters']} L-BFGS) | {s['wall_time']:.1f} s")
     print(f"stopped: {s['stop_reason']}")
     held_out = "test samples" if s["form"] == "operator" else "held-out points"
+    if "reference" in s and s["reference"] is None:
+        print(f"  no reference given: errors not measured (attach one: kinn score {s['run_dir']} --reference FILE)")
     for name, e in s["errors"].items():
+        if all(v is None for v in e.values()):  # a field of a problem without a reference
+            continue
         if e.get("rel_l2") is None:  # an inverse problem's unknown: its estimate and error
             print(f"  {name}: " + ", ".join(f"{k} {v:.6g}" for k, v in e.items() if v is not None))
             continue
         extra = "".join(f", {k} {v:.3e}" for k, v in e.items() if k not in ("rel_l2", "max") and v is not None)
         print(f"  {name}: relative L2 {e['rel_l2']:.3e}, max error {e['max']:.3e}{extra} ({held_out})")
     if s.get("residual_rms") is not None:
-        print(f"  residual RMS {s['residual_rms']:.3e}")
+        print(f"  residual RMS {s['residual_rms']:.3e} ({held_out})")
+    if s.get("checks"):
+        print("  checks: " + ", ".join(f"{k} {v:.3e}" for k, v in s["checks"].items())
+              + " (condition misfits are RMS on held-out boundary points; energy: the potential)")
     print(f"run directory: {s['run_dir']}")
 
 
@@ -212,11 +237,25 @@ def _show(a) -> None:
     print(json.dumps(s)) if a.json else _print_summary(s)
 
 
+def _score(a) -> None:
+    from kinn.run.scoring import score
+
+    s = score(a.run_dir, a.reference)
+    print(json.dumps(s)) if a.json else _print_summary(s)
+
+
+def _new(a) -> None:
+    from kinn.pde.template import write_template
+
+    path = write_template(a.name, a.out)
+    print(f"wrote {path}; solve it with: kinn solve {path}:{a.name}")
+
+
 def main(argv=None) -> int:
     try:
         a = parser().parse_args(argv)
         {"list": lambda: _list(), "solve": lambda: _solve(a), "compare": lambda: _compare(a),
-         "show": lambda: _show(a)}[a.command]()
+         "show": lambda: _show(a), "score": lambda: _score(a), "new": lambda: _new(a)}[a.command]()
     except KinnError as e:
         print(f"kinn: error: {e}", file=sys.stderr)
         return 2

@@ -78,7 +78,8 @@ def test_solve_json_and_show(capsys, tmp_path):
     assert code == 0, err
     s = json.loads(out)
     assert set(s) == {"problem", "family", "form", "params", "steps", "adam_steps", "lbfgs_iters", "wall_time",
-                      "train_time", "stop_reason", "seed", "dtype", "run_dir", "errors", "residual_rms"}
+                      "train_time", "stop_reason", "seed", "dtype", "run_dir", "errors", "residual_rms",
+                      "reference", "checks"}
     assert s["steps"] == 5 and s["errors"]["u"]["rel_l2"] > 0
     code, out, _ = run(capsys, "show", s["run_dir"], "--json")
     assert code == 0 and json.loads(out) == s

@@ -74,9 +74,13 @@ class Scorer(ABC):
     """How a form scores its trained model (on data no training step saw) and what it writes.
 
     eval_points: the held-out points (N, D) it scores on, where the form has points.
+    checks:      what `final` measured besides errors against a reference, {name: value} (condition
+                 misfits, an energy form's potential, the problem's own `checks`); the only measures of a
+                 problem without a reference.
     """
 
     eval_points: np.ndarray | None = None
+    checks: dict[str, float] = {}  # a class default, never mutated: `final` sets the instance's own
 
     @abstractmethod
     def during(self) -> dict[str, float]:

@@ -18,7 +18,7 @@ from kinn.errors import KinnError
 from kinn.forms.base import Data, Env, Form, Scorer, write_summary
 from kinn.models import wrap
 from kinn.pde import geometry, ops
-from kinn.pde.conditions import Initial, Interface, SegmentResidual, hard_transform
+from kinn.pde.conditions import Initial, Interface, Neumann, SegmentResidual, hard_transform
 from kinn.pde.fields import Field, NeedsAutograd
 from kinn.run import evaluate, figures, rundir
 from kinn.run.config import PointsConfig
@@ -175,9 +175,10 @@ class PointSets(Data):
         return {"draws": self.draws}
 
 
-def eval_set(problem, form: PointForm, cfg) -> tuple[np.ndarray, np.ndarray]:
-    """Held-out evaluation points and reference values, from a stream no training draw uses; an inverse
-    problem's observation nodes are training points and never among them."""
+def eval_set(problem, form: PointForm, cfg) -> tuple[np.ndarray, np.ndarray | None]:
+    """Held-out evaluation points and reference values (None for a problem without an exact solution or
+    reference), from a stream no training draw uses; an inverse problem's observation nodes are training
+    points and never among them."""
     with geometry.numpy_seed(geometry.seed_stream(cfg.train.seed, "eval")):
         if problem.exact is None and problem.reference is not None:
             ref = load_reference(problem.reference, problem)
@@ -189,7 +190,34 @@ def eval_set(problem, form: PointForm, cfg) -> tuple[np.ndarray, np.ndarray]:
                 idx = np.sort(np.random.choice(idx, cfg.points.n_eval, replace=False))
             return ref.points[idx], ref.node_values[idx]
         x = geometry.interior(problem.domain, cfg.points.n_eval)
-        return x, problem.reference_values(x)
+        return x, problem.reference_values(x) if problem.has_reference else None
+
+
+def condition_misfits(form: PointForm, problem, model, seed: int, n: int = 2000) -> dict[str, float]:
+    """The RMS misfit of each Dirichlet, Initial and Neumann condition (soft or hard: a hard one checks its
+    transform) on n held-out points of its boundary part: {"bc:left": ..., "ic:initial1": ...}."""
+    from kinn.pde.conditions import Dirichlet
+
+    out = {}
+    for i, c in enumerate(form.bcs):
+        if not isinstance(c, (Dirichlet, Initial, Neumann)):
+            continue
+        with geometry.numpy_seed(geometry.seed_stream(seed, "eval/condition", i)):
+            x = (geometry.initial(problem.domain, n) if isinstance(c, Initial)
+                 else geometry.boundary(problem.domain, n, c.on))
+        normal = geometry.normals(problem.domain, x) if isinstance(c, Neumann) else None
+        p = next(model.parameters())
+        xt = torch.as_tensor(x, dtype=p.dtype, device=p.device)
+        comps = c.components(problem.fields)
+        if normal is None:
+            with torch.no_grad():
+                value = model(xt)[:, comps]
+        else:
+            value = ops.normal(field_at(model, problem, xt, create_graph=False),
+                               torch.as_tensor(normal, dtype=p.dtype, device=p.device))[:, comps]
+        miss = (value - c.target(xt, len(comps))).detach().double()
+        out[term_name(c, i)] = float(miss.square().mean().sqrt())
+    return out
 
 
 def derived_errors(problem, model, x: np.ndarray, dtype, device, chunk: int = 8192) -> dict[str, float]:
@@ -208,15 +236,21 @@ def derived_errors(problem, model, x: np.ndarray, dtype, device, chunk: int = 81
 
 class PointScorer(Scorer):
     """Errors of the fields (and the problem's derived quantities, and an inverse problem's unknowns) on
-    held-out points against the exact solution or the reference data; the residual RMS there."""
+    held-out points against the exact solution or the reference data; the residual RMS there. Without a
+    reference it measures what it honestly can (`checks`): the conditions' misfits on held-out boundary
+    points, the potential on a held-out quadrature for an energy form, and the problem's own `checks`."""
 
     def __init__(self, form: PointForm, problem, model, cfg, env: Env):
-        self.form, self.problem, self.model, self.env = form, problem, model, env
+        self.form, self.problem, self.model, self.env, self.cfg = form, problem, model, env, cfg
         self.x, self.y = eval_set(problem, form, cfg)
-        self.eval_points, self.pred = self.x, None
+        self.eval_points, self.pred, self.residual = self.x, None, None
+        if self.y is None and cfg.train.target_error > 0:
+            raise KinnError(f"train.target_error needs a reference, and problem '{problem.name}' has neither an "
+                            "exact solution nor reference data; stop by steps or train.time_limit instead")
 
     def _errors(self, pred: np.ndarray) -> dict[str, float]:
-        return {**evaluate.errors(pred, self.y, self.problem.fields), **self.model.unknown_report()}
+        fields = {} if self.y is None else evaluate.errors(pred, self.y, self.problem.fields)
+        return {**fields, **self.model.unknown_report()}
 
     def during(self) -> dict[str, float]:
         return self._errors(self.form.predict(self.model, self.problem, self.x, self.env))
@@ -230,9 +264,24 @@ class PointScorer(Scorer):
             chunk = len(x_res)
         else:
             x_res, chunk = self.x, 8192
-            if problem.derived:
+            if problem.derived and self.y is not None:
                 errors.update(derived_errors(problem, model, self.x, env.dtype, env.device))
-        return errors, evaluate.residual_norm(self.form, model, problem, x_res, env.dtype, env.device, chunk)
+        residual = evaluate.residual_norm(self.form, model, problem, x_res, env.dtype, env.device, chunk)
+        self.checks = self._checks()
+        return errors, residual
+
+    def _checks(self) -> dict[str, float]:
+        """What is measured without a reference: condition misfits, the potential, the problem's checks."""
+        out = condition_misfits(self.form, self.problem, self.model, self.cfg.train.seed)
+        if self.form.quadrature:  # the potential on a held-out draw of the rule
+            with geometry.numpy_seed(geometry.seed_stream(self.cfg.train.seed, "eval/energy")):
+                pts = self.env.tensors(self.form.sample(self.problem, self.cfg.points))
+            terms = self.form.loss(self.model, self.problem, pts, {})
+            out["energy"] = float(sum(v.detach() for k, v in terms.items() if k == "energy" or k.startswith("work:")))
+        for name, check in self.problem.checks.items():
+            out[name] = float(check(lambda x: self.form.predict(self.model, self.problem,
+                                                                 np.asarray(x, dtype=np.float64), self.env)))
+        return out
 
     def write(self, result) -> None:
         problem, run_dir = self.problem, result.run_dir

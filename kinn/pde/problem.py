@@ -29,7 +29,11 @@ class Problem:
                (`Form.order`: 2 for the strong form, 1 for the energy form): families refuse networks
                whose derivatives of that order vanish (a KAN of cubic splines for a fourth order).
     exact:     exact solution, a torch function x (N, D) -> (N, C); or None.
-    reference: a data file (name under `data/` or a path) holding a reference solution; or None.
+    reference: a data file (name under `data/` or a path) holding a reference solution; or None. With
+               neither, a run reports residual norms, condition misfits and `checks` instead of errors,
+               and a reference can be attached afterwards (`kinn score RUN --reference FILE`).
+    checks:    quantities a run reports besides errors, {name: fn(predict) -> float}, where
+               predict(points (N, D)) gives the trained fields (N, C) as numpy: a conserved quantity, say.
     coords:    coordinate names; default ("x",), ("x", "y"), ("x", "y", "z"), plus "t" for a time axis.
     derived:   quantities scored besides the fields, {name: fn(u, x) -> (N,)} written with `kinn.pde.ops`
                (a displacement magnitude, a von Mises stress); their reference comes from the exact
@@ -63,6 +67,7 @@ class Problem:
     mesh: str | Callable | None = None
     subdomains: Mapping[str, Any] = field(default_factory=dict)
     order: int | None = None
+    checks: Mapping[str, Callable] = field(default_factory=dict)
 
     def __post_init__(self, strong, energy, inverse, operator):
         given = list(self.forms.values()) if isinstance(self.forms, Mapping) else list(self.forms)
@@ -107,6 +112,15 @@ class Problem:
         if kind not in forms:
             raise KinnError(f"problem '{self.name}' has no {kind} form; it has: {', '.join(forms)}")
         return forms[kind]
+
+    @property
+    def has_reference(self) -> bool:
+        """Whether a run can be scored against an exact solution or reference data."""
+        return self.exact is not None or self.reference is not None
+
+    def reference_label(self) -> str | None:
+        """What a run is scored against, in words ("exact solution", the reference file), or None."""
+        return "exact solution" if self.exact is not None else (str(self.reference) if self.reference else None)
 
     @property
     def time_dependent(self) -> bool:
@@ -158,4 +172,5 @@ class Problem:
             return v.reshape(len(x), -1).numpy()
         if self.reference is not None:
             return load_reference(self.reference, self)(x)
-        raise KinnError(f"problem '{self.name}' has neither an exact solution nor reference data")
+        raise KinnError(f"problem '{self.name}' has neither an exact solution nor reference data; score a "
+                        "finished run against one with `kinn score RUN --reference FILE`")

@@ -28,20 +28,23 @@ def triangulation(x: np.ndarray, inside=None) -> mtri.Triangulation:
     return tri
 
 
-def fields(path: Path, x: np.ndarray, pred: np.ndarray, ref: np.ndarray, names, coords, inside=None) -> None:
-    """One row per field: prediction, reference, |error| (lines in 1-D, filled contours in 2-D). Points
-    with a non-finite value are left out, and the prediction's title says how many."""
-    finite = np.isfinite(pred).all(1) & np.isfinite(ref).all(1)
+def fields(path: Path, x: np.ndarray, pred: np.ndarray, ref: np.ndarray | None, names, coords, inside=None) -> None:
+    """One row per field: prediction, reference, |error| (lines in 1-D, filled contours in 2-D); the
+    prediction alone without a reference. Points with a non-finite value are left out, and the
+    prediction's title says how many."""
+    finite = np.isfinite(pred).all(1) & (np.isfinite(ref).all(1) if ref is not None else True)
     if finite.sum() < 3:
         return  # nothing to draw
     missing = f", {int((~finite).sum())} non-finite points left out" if not finite.all() else ""
-    x, pred, ref = x[finite], pred[finite], ref[finite]
+    x, pred = x[finite], pred[finite]
+    ref = ref[finite] if ref is not None else pred  # no reference: the prediction's own colour scale
     rows = len(names)
-    fig, axes = plt.subplots(rows, 3, figsize=(13, 3.6 * rows), squeeze=False)
+    cols = 3 if ref is not pred else 1
+    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.6 * rows), squeeze=False)
     for k, name in enumerate(names):
         err = np.abs(pred[:, k] - ref[:, k])
-        panels = [(pred[:, k], f"{name} (prediction{missing})"), (ref[:, k], f"{name} (reference)"),
-                  (err, f"|error| in {name}")]
+        panels = [(pred[:, k], f"{name} (prediction{missing}{'' if ref is not pred else ', no reference given'})"),
+                  (ref[:, k], f"{name} (reference)"), (err, f"|error| in {name}")][: axes.shape[1]]
         if x.shape[1] == 1:
             order = np.argsort(x[:, 0])
             for ax, (v, title) in zip(axes[k], panels):
@@ -89,9 +92,14 @@ def history(path: Path, rows: list[dict]) -> None:
     for key in keys:
         a.semilogy(steps, [abs(r[key]) for r in rows], label=key)
     a.set_xlabel("step"), a.set_title("loss terms (|value|)"), a.legend(fontsize=8)
-    for key in sorted({k for r in rows for k in r if k.startswith(("rel_l2/", "rel_error/"))}):
+    scored = sorted({k for r in rows for k in r if k.startswith(("rel_l2/", "rel_error/"))})
+    for key in scored:
         pts = [(r["step"], r[key]) for r in rows if key in r]
         b.semilogy(*zip(*pts), marker="o", ms=3, label=key)
-    b.set_xlabel("step"), b.set_title("held-out relative L2 error (and unknowns' error)"), b.legend(fontsize=8)
+    b.set_xlabel("step"), b.set_title("held-out relative L2 error (and unknowns' error)")
+    if scored:
+        b.legend(fontsize=8)
+    else:  # a problem without a reference: nothing to score during training
+        b.text(0.5, 0.5, "no reference given", ha="center", va="center", transform=b.transAxes)
     fig.tight_layout()
     save(fig, path)

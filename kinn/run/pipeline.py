@@ -22,7 +22,7 @@ from kinn.forms.base import Env, Form
 from kinn.models.base import Model, n_params
 from kinn.models.family import Family
 from kinn.pde.problem import Problem
-from kinn.run import distributed, rundir
+from kinn.run import defaults, distributed, rundir
 from kinn.run.config import PointsConfig, RunConfig, TrainConfig, from_dict, merge, read_toml, to_toml
 from kinn.run.trainer import History, Run, fit
 
@@ -45,6 +45,8 @@ class Result:
     wall_time: float
     points: dict | None = None        # the last training batch {name: tensor}
     eval_points: np.ndarray | None = None  # the held-out evaluation points (N, D), where the form has them
+    checks: dict[str, float] = dataclasses.field(default_factory=dict)  # measured without a reference
+    reference: str | None = None      # what the errors are measured against (None: no reference given)
 
     @property
     def n_params(self) -> int:
@@ -84,6 +86,8 @@ class Result:
             "run_dir": str(self.run_dir) if self.run_dir else None,
             "errors": self.errors_by_field(),
             "residual_rms": self.residual_rms,
+            "reference": self.reference,
+            "checks": self.checks,
         }
 
 
@@ -121,25 +125,33 @@ def _overrides(config: dict, overrides: dict) -> dict:
     return nested
 
 
-def _recommended(problem: Problem, family: Family | None, name: str, form: str) -> dict:
-    """The settings a run starts from: the family's own needs < the problem's defaults < the problem's for
-    this family (or the family it takes its settings from) < the problem's for this form (and for this
-    family in this form)."""
-    d = problem.defaults
+def _recommended(problem: Problem, family: Family | None, name: str, form: str, tuned: bool = True) -> dict:
+    """The settings a run starts from: kinn's defaults for an untuned problem of this size
+    (`kinn.run.defaults`, for each of the train and points tables the problem leaves empty) < the family's
+    own needs < the problem's defaults < the problem's for this family (or the family it takes its
+    settings from) < the problem's for this form (and for this family in this form).
+    tuned=False leaves the problem's recommendations out: the run a problem nobody tuned gets."""
+    d = problem.defaults if tuned else {}
     start = (family.settings_of or name) if family is not None else name
     family_defaults = family.defaults if family is not None else {}
-    base = merge({k: dict(family_defaults.get(k, {})) for k in ("train", "points")},
-                 {k: dict(d.get(k, {})) for k in ("train", "points")})
-    base["model"] = dict(d.get("model", {}).get(start, {}))
-    base = merge(base, {k: v for k, v in d.get(start, {}).items()})
+    own = {k: dict(d.get(k, {})) for k in ("train", "points")}
+    own["model"] = dict(d.get("model", {}).get(start, {}))
+    own = merge(own, {k: v for k, v in d.get(start, {}).items()})
     by_form = d.get(form, {})  # a form's own recommendations, shaped like the defaults, win over them
-    base = merge(base, {k: dict(by_form.get(k, {})) for k in ("train", "points")})
-    return merge(base, {"model": dict(by_form.get("model", {}).get(start, {})), **by_form.get(start, {})})
+    own = merge(own, {k: dict(by_form.get(k, {})) for k in ("train", "points")})
+    own = merge(own, {"model": dict(by_form.get("model", {}).get(start, {})), **by_form.get(start, {})})
+    # a problem that sets any value of a table keeps the old dataclass defaults for the rest of it: its
+    # recommended settings were tuned against those
+    untuned = {k: v for k, v in defaults.for_problem(problem, form).items() if not own.get(k)}
+    base = merge(untuned, {k: dict(family_defaults.get(k, {})) for k in ("train", "points")})
+    return merge(base, own)
 
 
-def resolve_config(problem: Problem, family: str | Family | None, form: str | None, config=None,
-                   **overrides) -> RunConfig:
-    """Merge dataclass defaults < problem defaults < config (file path, dict or RunConfig) < overrides."""
+def resolve_config(problem: Problem, family: str | Family | None, form: str | None, config=None, *,
+                   source: str | None = None, tuned: bool = True, **overrides) -> RunConfig:
+    """Merge dataclass defaults < kinn's defaults by problem size < problem defaults < config (file path,
+    dict or RunConfig) < overrides. source: the name the run records for the problem (a registry name or
+    a "file.py:NAME" spec; default the problem's name). tuned=False: without the problem's defaults."""
     if isinstance(config, RunConfig):
         config = config.to_dict()
     elif config is not None and not isinstance(config, dict):
@@ -152,13 +164,14 @@ def resolve_config(problem: Problem, family: str | Family | None, form: str | No
     if not isinstance(family, Family):
         family = registry.get_family(name) if name in registry.family_names() else None  # else refused later
     form = form or config.get("form") or next(iter(problem.forms))
-    merged = merge(merge(_recommended(problem, family, name, form), config), nested)
-    merged.update(problem=problem.name, family=name, form=form)
+    merged = merge(merge(_recommended(problem, family, name, form, tuned), config), nested)
+    merged.update(problem=source or problem.name, family=name, form=form)
     return from_dict(RunConfig, merged)
 
 
 def run_dir_for(cfg: RunConfig) -> Path:
-    name = cfg.name or f"{cfg.problem}-{cfg.family}-{cfg.form}-{time.strftime('%Y%m%d-%H%M%S')}"
+    problem = cfg.problem.rpartition(":")[2]  # a file spec's problem name, without its path
+    name = cfg.name or f"{problem}-{cfg.family}-{cfg.form}-{time.strftime('%Y%m%d-%H%M%S')}"
     path, k = Path(cfg.out) / name, 1
     while path.exists() and not cfg.name:
         k += 1
@@ -173,10 +186,12 @@ def term_weights(form: Form, tc: TrainConfig) -> dict[str, float]:
 
 
 def solve(problem: str | Problem | None = None, family: str | Family | None = None, form: str | None = None, *,
-          config=None, write: bool = True, resume=None, solver: str | None = None, **overrides) -> Result:
+          config=None, write: bool = True, resume=None, solver: str | None = None, tuned: bool = True,
+          **overrides) -> Result:
     """Solve a problem with a family; return the `Result`.
 
-    problem:   a registered name ("poisson2d") or your own `Problem`.
+    problem:   a registered name ("poisson2d"), a spec "path/to/file.py:NAME" of a `Problem` in your own
+               file (the run records its absolute path), or your own `Problem` object.
     family:    a family name ("mlp", "kan") or a `Family` object; default "mlp" or the config's.
                (`solver=` is the same argument under its older name.)
     form:      a form kind ("strong", "energy", "inverse", "operator"); default the problem's first form.
@@ -186,6 +201,8 @@ def solve(problem: str | Problem | None = None, family: str | Family | None = No
     write:     write the run directory (config, history, fields, figures, checkpoint).
     resume:    a run directory to continue from its last checkpoint, with its own config.toml; on the
                same device and dtype the Adam stage continues exactly as if never stopped.
+    tuned:     start from the problem's recommended settings (`Problem.defaults`); False: from kinn's
+               defaults alone, as for a problem nobody tuned (scripts/defaults_study.py).
     """
     family = family or solver
     start = None
@@ -195,8 +212,9 @@ def solve(problem: str | Problem | None = None, family: str | Family | None = No
     else:
         if problem is None:
             raise KinnError("name a problem to solve, or give resume=RUN_DIR")
+        source = registry.canonical(problem) if isinstance(problem, str) else None
         problem = registry.get_problem(problem) if isinstance(problem, str) else problem
-        cfg = resolve_config(problem, family, form, config, **overrides)
+        cfg = resolve_config(problem, family, form, config, source=source, tuned=tuned, **overrides)
     family = family if isinstance(family, Family) else registry.get_family(cfg.family)
     return _run(problem, family, cfg, write, start, Path(resume) if resume is not None else None)
 
@@ -229,7 +247,7 @@ def _run(problem: Problem, family: Family, cfg: RunConfig, write: bool, start: d
     wall = time.perf_counter() - t0
     errors, residual = scorer.final()
     result = Result(problem, family, cfg, model, history, errors, residual, run_dir, wall, data.batch,
-                    scorer.eval_points)
+                    scorer.eval_points, dict(scorer.checks), problem.reference_label())
     if run_dir is not None:
         scorer.write(result)
     return result
@@ -280,4 +298,4 @@ def load(run_dir, problem: Problem | None = None) -> Result:
     summary = rundir.read_json(run_dir / "result.json")
     errors = {f"{k}/{n}": e for n, v in summary["errors"].items() for k, e in v.items()}
     return Result(problem, family, cfg, model, History(**h), errors, summary.get("residual_rms"), run_dir,
-                  summary["wall_time"])
+                  summary["wall_time"], checks=summary.get("checks", {}), reference=summary.get("reference"))

@@ -70,8 +70,8 @@ def load_checkpoint(path: Path) -> dict:
         raise KinnError(f"checkpoint {path} is unreadable: {e}") from None
 
 
-def write_fields(run_dir: Path, x: np.ndarray, pred: np.ndarray, ref: np.ndarray, fields, coords) -> None:
-    """fields.h5 and fields.vtu on the evaluation points."""
+def write_fields(run_dir: Path, x: np.ndarray, pred: np.ndarray, ref: np.ndarray | None, fields, coords) -> None:
+    """fields.h5 and fields.vtu on the evaluation points (with the reference and the error where given)."""
     import h5py
     import meshio
 
@@ -82,14 +82,17 @@ def write_fields(run_dir: Path, x: np.ndarray, pred: np.ndarray, ref: np.ndarray
             f.create_dataset("points", data=x)
             for k, name in enumerate(fields):
                 f.create_dataset(f"fields/{name}", data=pred[:, k])
-                f.create_dataset(f"reference/{name}", data=ref[:, k])
-                f.create_dataset(f"error/{name}", data=pred[:, k] - ref[:, k])
+                if ref is not None:
+                    f.create_dataset(f"reference/{name}", data=ref[:, k])
+                    f.create_dataset(f"error/{name}", data=pred[:, k] - ref[:, k])
 
     atomic_write(run_dir / "fields.h5", h5)
     pts = np.zeros((len(x), 3))
     pts[:, : min(3, x.shape[1])] = x[:, :3]
     data = {}
     for k, name in enumerate(fields):
-        data[name], data[f"{name}_reference"], data[f"{name}_error"] = pred[:, k], ref[:, k], pred[:, k] - ref[:, k]
+        data[name] = pred[:, k]
+        if ref is not None:
+            data[f"{name}_reference"], data[f"{name}_error"] = ref[:, k], pred[:, k] - ref[:, k]
     mesh = meshio.Mesh(pts, [("vertex", np.arange(len(x)).reshape(-1, 1))], point_data=data)
     atomic_write(run_dir / "fields.vtu", lambda tmp: meshio.write(tmp, mesh, file_format="vtu"))
