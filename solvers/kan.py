@@ -471,7 +471,14 @@ class KANFamily(Family):
     forms = frozenset({"strong", "energy", "inverse"})
 
     def check(self, problem, form: str, config: KANConfig | None = None, train=None) -> None:
-        """Refuse a B-spline order too low for the derivatives the form takes.
+        """Refuse a B-spline order too low for the derivatives the form takes, before any training.
+
+        A B-spline of order k is k - 1 times continuously differentiable, its k-th derivative piecewise
+        constant and its higher ones zero. Accepted: order >= the order needed; or, with the SiLU base
+        branch, order = needed - 1 >= 2, where w silu(x) carries the top derivative (KINN's example 9, the
+        wedge: cubic splines with the SiLU branch train a fourth-order residual, spline-only ones cannot).
+        Refused: spline-only (base = "none") KANs of order below the needed one, and piecewise-linear
+        splines (order 1) for any second-order form.
 
         The order needed is `problem.needs_order(form)`: the problem's `order` where it states one, else the
         form's (2 for the strong form, 1 for the energy form). Without a config, the defaults are checked.
@@ -479,12 +486,19 @@ class KANFamily(Family):
         super().check(problem, form, config)
         config = config or self.Config()
         needed = problem.needs_order(form)
-        if config.basis == "bspline" and config.order < needed:
-            raise KinnError(
-                f"family 'kan' cannot train the {form} form with B-splines of order {config.order}: their "
-                f"derivatives beyond order {config.order} vanish and this form takes derivatives of order "
-                f"{needed}; use order >= {needed} (3 is usual)"
-            )
+        if config.basis != "bspline" or config.order >= needed:
+            return  # Chebyshev bases are smooth; a spline of order k has a non-zero k-th derivative
+        k, silu = config.order, config.base == "silu"
+        if silu and k >= 2 and k == needed - 1:
+            return  # the SiLU branch carries the top derivative (KINN's wedge: cubic splines, order 4)
+        why = (f"their derivatives beyond order {k} vanish and this form takes derivatives of order {needed}")
+        if not silu:
+            why += " (base = 'none': a spline-only KAN has nothing else to carry them)"
+        elif k == 1:
+            why += " (piecewise-linear splines have kinks no collocation point sees)"
+        fix = f"use order >= {needed}" + (f", or order {needed - 1} with base = 'silu'" if needed > 2 else "")
+        raise KinnError(f"family 'kan' cannot train the {form} form with B-splines of order {k}: {why}; "
+                        f"{fix} (3 is usual)")
 
     def build(self, in_dim: int, out_dim: int, config: KANConfig) -> KAN:
         return KAN(
