@@ -18,6 +18,7 @@ FORMS = {
     "energy": "kinn.forms.energy:EnergyForm",
     "inverse": "kinn.forms.inverse_problem:InverseForm",
     "operator": "kinn.forms.operator:OperatorForm",
+    "fit": "kinn.forms.fit:FitForm",
 }
 
 

@@ -468,7 +468,7 @@ class KANFamily(Family):
 
     name = "kan"
     Config = KANConfig
-    forms = frozenset({"strong", "energy", "inverse"})
+    forms = frozenset({"strong", "energy", "inverse", "fit"})
 
     def check(self, problem, form: str, config: KANConfig | None = None, train=None) -> None:
         """Refuse a B-spline order too low for the derivatives the form takes, before any training.

@@ -24,7 +24,7 @@ class Family(ABC):
 
     name:      registry name ("mlp").
     Config:    a dataclass of the family's model options, every field with a default.
-    forms:     the form kinds the family can train ("strong", "energy", "inverse", "operator").
+    forms:     the form kinds the family can train ("strong", "energy", "inverse", "operator", "fit").
     lattice:   the network maps regular lattices of nodes, not points (FNO).
     defaults:  run settings the family needs, {"points": {...}, "train": {...}}; the problem's defaults,
                the config and flags override them.
@@ -36,7 +36,7 @@ class Family(ABC):
 
     name: ClassVar[str]
     Config: ClassVar[type]
-    forms: ClassVar[frozenset[str]] = frozenset({"strong", "energy", "inverse"})
+    forms: ClassVar[frozenset[str]] = frozenset({"strong", "energy", "inverse", "fit"})
     lattice: ClassVar[bool] = False
     defaults: ClassVar[dict] = {}
     settings_of: ClassVar[str | None] = None
