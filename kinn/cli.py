@@ -289,6 +289,9 @@ def _symbolic(a) -> None:
         if name.startswith("rel_l2/"):
             print(f"{name.split('/', 1)[1]}: relative L2 of the formula {report['errors']['formula'][name]:.3e}, "
                   f"of the network {report['errors']['network'][name]:.3e} ({report['eval_points']} held-out points)")
+    if report["nonfinite"]:
+        print(f"the formula is not finite at {report['nonfinite']} of them (left out of its error): a fitted "
+              "sqrt or log leaves its domain there; try --library without them")
 
 
 def _ntk(a) -> None:

@@ -90,7 +90,9 @@ def formula_of_run(run_dir, library: Sequence[str] = symbolic.DEFAULT_LIBRARY, t
     points against the reference, beside the network's error there; written to symbolic.json.
 
     Returns {"pieces": {part or "net": {"outputs": {field: {"text", "latex"}}, "transform": bool,
-    "edges": [[[name, r2], ...]]}}, "errors": {"formula": {...}, "network": {...}}}. Where the model applies
+    "edges": [[[name, r2], ...]]}}, "errors": {"formula": {...}, "network": {...}}, "nonfinite": n}: the
+    formula's errors are over the points where it is finite, and n counts the others (a fitted sqrt or
+    log whose argument leaves its domain there). Where the model applies
     an output transform (hard conditions), the formula is the network's, N(x), and the fields are
     transform(x, N(x)), which is how they are scored.
     """
@@ -112,7 +114,9 @@ def formula_of_run(run_dir, library: Sequence[str] = symbolic.DEFAULT_LIBRARY, t
             "outputs": {f: {"text": o.text, "latex": o.latex} for f, o in zip(problem.fields, formula.outputs)},
             "transform": p.model.transform is not None,
             "edges": [[[[fit.name, fit.r2] for fit in row] for row in layer] for layer in formula.fits]}
-    report["errors"]["formula"] = evaluate.errors(pred, y, problem.fields)
+    finite = np.isfinite(pred).all(1)  # a fitted sqrt or log can leave its domain where the network does not
+    report["nonfinite"] = int((~finite).sum())
+    report["errors"]["formula"] = evaluate.errors(pred[finite], y[finite], problem.fields)
     network = evaluate.predict(result.model, x, torch.float64, "cpu")
     report["errors"]["network"] = evaluate.errors(network, y, problem.fields)
     report["eval_points"] = len(x)
