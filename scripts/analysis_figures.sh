@@ -10,6 +10,7 @@ kinn show "$OUT/poisson2d-kan" --edges
 kinn symbolic "$OUT/poisson2d-kan"
 kinn solve koch_snowflake --family kan --dtype float64 --out "$OUT" --set name='"koch-kan"'
 kinn symbolic "$OUT/koch-kan"
+kinn symbolic "$OUT/koch-kan" --library 0,x,x^2,x^3,x^4,sin,cos,exp,tanh
 kinn ntk multiscale_fit --families mlp,kan --steps 0,1000,5000 --out "$OUT/ntk"
 kinn sweep poisson2d --sweep kan.grid=3,5,10,20 --sweep 'mlp.widths=[8,8],[16,16],[32,32],[64,64]' \
     --steps 1000 --seeds 2 --out "$OUT/sweep"
