@@ -7,7 +7,11 @@
     kinn compare NAME [--families mlp,kan,deepxde] [--form F] [--seeds N] [--budget-steps N | --budget-seconds S]
                       [--lbfgs N] [--match params|width|none] [--params N] [--lr LR] [--device D] [--dtype D]
                       [--out DIR] [--config FILE] [--set KEY=VALUE | FAMILY.OPTION=VALUE] [--json]
-    kinn show RUN_DIR [--json]
+    kinn show RUN_DIR [--edges] [--json]
+    kinn symbolic RUN_DIR [--library x,x^2,sin,...] [--tol T] [--json]
+    kinn ntk NAME [--families mlp,kan] [--form F] [--steps 0,1000] [--points N] [--seed S] [--out DIR] [--json]
+    kinn sweep NAME --sweep FAMILY.OPTION=V1,V2,... [--sweep ...] [--seeds N] [--steps N] [--lbfgs N] [--form F]
+                    [--out DIR] [--set KEY=VALUE] [--json]
     kinn score RUN_DIR --reference FILE [--json]
     kinn new NAME [--out FILE]
 
@@ -124,7 +128,49 @@ def parser() -> argparse.ArgumentParser:
     nw = sub.add_parser("new", help="write a problem file to start from (solve it: kinn solve FILE.py:NAME)")
     nw.add_argument("name", help="the problem's name, a Python identifier")
     nw.add_argument("--out", help="the file to write (default NAME.py); an existing file is never overwritten")
+    sh.add_argument("--edges", action="store_true",
+                    help="a KAN run: draw every edge function (figures/edges.png) and score the edges (edges.json)")
+    _analysis_parsers(sub)
     return p
+
+
+def _steps(text: str) -> list[int]:
+    try:
+        return [_count(t.strip()) for t in text.split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated step counts (0,1000), got '{text}'") from None
+
+
+def _analysis_parsers(sub) -> None:
+    """`symbolic`, `ntk` and `sweep`: looking inside trained KANs and the paper's analyses (kinn.analysis)."""
+    from kinn.registry import form_kinds
+
+    y = sub.add_parser("symbolic", help="a KAN run's closed-form formula, scored on held-out points")
+    y.add_argument("run_dir")
+    y.add_argument("--library", help="comma-separated candidates (default: all of kinn.analysis.symbolic.LIBRARY)")
+    y.add_argument("--tol", type=float, default=1e-6, help="an edge takes the simplest candidate with R² >= 1 - tol")
+    y.add_argument("--json", action="store_true", help="print symbolic.json instead of the formula")
+    n = sub.add_parser("ntk", help="neural tangent kernel spectra of families, at initialisation and after training")
+    n.add_argument("problem", help="a problem name (see `kinn list`)")
+    n.add_argument("--families", "--solvers", dest="families", default="mlp,kan", help="comma-separated families")
+    n.add_argument("--form", choices=form_kinds(), help="default: the problem's first form")
+    n.add_argument("--steps", type=_steps, default=[0, 1000], help="step counts to take the kernel at (0,1000)")
+    n.add_argument("--points", type=_count, default=100, help="points the kernel is taken at (default 100)")
+    n.add_argument("--seed", type=_count, default=0)
+    n.add_argument("--out", help="output folder (default runs/ntk-NAME-TIME)")
+    n.add_argument("--json", action="store_true", help="print ntk.json instead of a summary")
+    w = sub.add_parser("sweep", help="error against parameters over a family option's values (equal budgets)")
+    w.add_argument("problem", help="a problem name (see `kinn list`)")
+    w.add_argument("--sweep", dest="sweeps", action="append", required=True, metavar="FAMILY.OPTION=V1,V2,...",
+                   help="e.g. --sweep kan.grid=3,5,10,20 --sweep mlp.widths=[16,16],[32,32]")
+    w.add_argument("--seeds", type=_count, default=1, help="runs per value, seeds 0 .. N-1 (default 1)")
+    w.add_argument("--steps", type=_count, help="Adam steps per run (default: the problem's)")
+    w.add_argument("--lbfgs", type=_count, default=0, help="L-BFGS iterations per run (default 0)")
+    w.add_argument("--form", choices=form_kinds(), help="default: the problem's first form")
+    w.add_argument("--out", help="output folder (default runs/sweep-NAME-TIME)")
+    w.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="KEY=VALUE",
+                   help="a config entry for every run (--set points.n_interior=4000)")
+    w.add_argument("--json", action="store_true", help="print sweep.json instead of the table")
 
 
 def _list() -> None:
@@ -233,6 +279,8 @@ def _show(a) -> None:
 
     from kinn.run.rundir import read_json
 
+    if a.edges:
+        return _edges(a)
     s = read_json(Path(a.run_dir) / "result.json")
     print(json.dumps(s)) if a.json else _print_summary(s)
 
@@ -251,11 +299,85 @@ def _new(a) -> None:
     print(f"wrote {path}; solve it with: kinn solve {path}:{a.name}")
 
 
+def _edges(a) -> None:
+    from kinn.analysis.runs import edges_of_run
+
+    report = edges_of_run(a.run_dir)
+    if a.json:
+        return print(json.dumps(report))
+    for piece, scores in report["importance"].items():
+        for l, layer in enumerate(scores["edges"]):
+            weak = sum(e < 1e-2 for row in layer for e in row)
+            print(f"{piece} layer {l}: {len(layer)} -> {len(layer[0])}, {weak} edge(s) below 1e-2 of the strongest")
+    print("figures: " + ", ".join(report["figures"]))
+
+
+def _symbolic(a) -> None:
+    from kinn.analysis import symbolic
+    from kinn.analysis.runs import formula_of_run
+
+    library = [t.strip() for t in a.library.split(",")] if a.library else symbolic.DEFAULT_LIBRARY
+    report = formula_of_run(a.run_dir, library, a.tol)
+    if a.json:
+        return print(json.dumps(report))
+    for piece, p in report["pieces"].items():
+        for name, o in p["outputs"].items():
+            label = f"{name} ({piece})" if piece != "net" else name
+            arrow = f"{label} = transform(x, N), N" if p["transform"] else label
+            print(f"{arrow} = {o['text']}\n  LaTeX: {o['latex']}")
+    for name in report["errors"]["formula"]:
+        if name.startswith("rel_l2/"):
+            print(f"{name.split('/', 1)[1]}: relative L2 of the formula {report['errors']['formula'][name]:.3e}, "
+                  f"of the network {report['errors']['network'][name]:.3e} ({report['eval_points']} held-out points)")
+    if report["nonfinite"]:
+        print(f"the formula is not finite at {report['nonfinite']} of them (left out of its error): a fitted "
+              "sqrt or log leaves its domain there; try --library without them")
+
+
+def _ntk(a) -> None:
+    import time
+
+    from kinn.analysis.bias import study
+
+    families = [s.strip() for s in a.families.split(",")]
+    out = a.out or f"runs/ntk-{a.problem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    report = study(a.problem, families, a.steps, a.form, a.points, a.seed, out)
+    if a.json:
+        return print(json.dumps(report))
+    for r in report["runs"]:
+        eig = r["eigenvalues"][r["kernel"]]
+        tail = eig[min(9, len(eig) - 1)] / eig[0]
+        errors = ", ".join(f"{k} {v:.3e}" for k, v in r["rel_l2"].items())
+        print(f"{r['family']:<6} step {r['step']:<6} {r['kernel']} kernel: lambda_1 {eig[0]:.3e}, "
+              f"lambda_10/lambda_1 {tail:.3e}; {errors}")
+    print("figures: " + ", ".join(report["figures"]))
+
+
+def _sweep(a) -> None:
+    from kinn.comparison.sweep import parse, sweep
+
+    sweeps = {}
+    for text in a.sweeps:
+        family, option, values = parse(text)
+        if family in sweeps:
+            raise KinnError(f"--sweep: family '{family}' is swept twice; sweep one option per family")
+        sweeps[family] = (option, values)
+    report = sweep(a.problem, sweeps, a.seeds, a.steps, a.lbfgs, a.form, a.out, _config(None, a.settings) or None)
+    if a.json:
+        return print(json.dumps(report))
+    for r in report["rows"]:
+        errors = ", ".join(f"{k.split('/', 1)[1]} {v:.3e}" for k, v in r["errors"].items())
+        print(f"{r['family']:<5} {r['option']}={r['value']!s:<12} seed {r['seed']}  {r['params']:>7} parameters  "
+              f"{errors}")
+    print(f"figure: {report['figure']}")
+
+
 def main(argv=None) -> int:
     try:
         a = parser().parse_args(argv)
         {"list": lambda: _list(), "solve": lambda: _solve(a), "compare": lambda: _compare(a),
-         "show": lambda: _show(a), "score": lambda: _score(a), "new": lambda: _new(a)}[a.command]()
+         "show": lambda: _show(a), "score": lambda: _score(a), "new": lambda: _new(a),
+         "symbolic": lambda: _symbolic(a), "ntk": lambda: _ntk(a), "sweep": lambda: _sweep(a)}[a.command]()
     except KinnError as e:
         print(f"kinn: error: {e}", file=sys.stderr)
         return 2

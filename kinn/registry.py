@@ -31,6 +31,7 @@ FORMS = {
     "energy": "kinn.forms.energy:EnergyForm",
     "inverse": "kinn.forms.inverse_problem:InverseForm",
     "operator": "kinn.forms.operator:OperatorForm",
+    "fit": "kinn.forms.fit:FitForm",
 }
 PROBLEM_GROUP, FAMILY_GROUP = "kinn.problems", "kinn.families"
 CATALOGUE = "catalogue"

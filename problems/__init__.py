@@ -7,6 +7,7 @@ loads lazily: a problem file can `from kinn import ...` without a circular impor
 PROBLEMS = {
     "poisson1d_multiscale": "kinn.problems.poisson:poisson1d_multiscale",
     "poisson2d": "kinn.problems.poisson:poisson2d",
+    "multiscale_fit": "kinn.problems.poisson:multiscale_fit",
     "heat_multiscale": "kinn.problems.heat:heat_multiscale",
     "helmholtz2d": "kinn.problems.helmholtz:helmholtz2d",
     "burgers1d": "kinn.problems.burgers:burgers1d",
@@ -17,6 +18,7 @@ PROBLEMS = {
     "crack_mode3": "kinn.problems.crack:crack_mode3",
     "composite": "kinn.problems.composite:composite",
     "koch_snowflake": "kinn.problems.koch:koch_snowflake",
+    "wedge": "kinn.problems.wedge:wedge",
     "darcy": "kinn.problems.darcy:darcy",
     "burgers_operator": "kinn.problems.burgers_operator:burgers_operator",
 }

@@ -1,10 +1,12 @@
-"""Poisson problems: a 2-D smooth one and a 1-D multi-scale one (the spectral-bias benchmark)."""
+"""Poisson problems: a 2-D smooth one and a 1-D multi-scale one (the spectral-bias benchmark), and the
+multi-scale function fitted without a PDE (KINN example 10, `FitForm`)."""
 from math import pi
 
 import torch
 
 from kinn.pde import ops
 from kinn import Dirichlet, EnergyForm, Interval, Problem, Rectangle, StrongForm
+from kinn.forms.fit import FitForm
 
 
 def exact2d(x):  # x: (N, 2)
@@ -49,4 +51,21 @@ poisson1d_multiscale = Problem(
     strong=StrongForm(lambda u, x: -ops.laplacian(u) - source1d(x), bcs=[Dirichlet(0.0)]),
     exact=exact1d,
     defaults={"train": {"steps": 5000, "lbfgs": 1000}, "points": {"n_interior": 1000, "n_boundary": 2, "n_eval": 2000}},
+)
+
+
+def multiscale(x):  # (N, 1): KINN example 10's function
+    return torch.sin(2 * pi * x) + 0.1 * torch.sin(50 * pi * x)
+
+
+multiscale_fit = Problem(
+    name="multiscale_fit",
+    description="fit u = sin(2πx) + 0.1 sin(50πx) on [0,1] by mean squares (KINN ex. 10, spectral bias)",
+    domain=Interval(0, 1),
+    forms=[FitForm()],
+    exact=multiscale,
+    # KINN: 100 uniform points, 10,000 Adam iterations; KAN [1,5,5,5,1] with G = 10, MLP 1-100x4-1
+    defaults={"train": {"steps": 10000, "eval_every": 1000, "dtype": "float64"},
+              "points": {"n_interior": 100, "sampler": "lattice", "n_eval": 2000},
+              "model": {"kan": {"hidden": [5, 5, 5], "grid": 10}, "mlp": {"widths": [100, 100, 100, 100]}}},
 )

@@ -240,6 +240,15 @@ class FNOFamily(Family):
                 f"the FNO family supports 1-D and 2-D grids; problem '{problem.name}' has {problem.dim} "
                 f"coordinates ({', '.join(problem.coords)}); use mlp or kan"
             )
+        from kinn.pde.conditions import BoundaryResidual, Neumann
+
+        posed = problem.forms.get(form)
+        needs = [c for c in (posed.conditions() if posed else ()) if isinstance(c, (Neumann, BoundaryResidual))]
+        if form == "strong" and needs:  # derivatives exist at the lattice's nodes, read as a whole lattice
+            raise KinnError(
+                f"the FNO family takes derivatives on its whole lattice only; problem '{problem.name}' has "
+                f"{needs[0].describe()}, which needs them at boundary points alone; use mlp or kan"
+            )
 
     def build(self, in_dim: int, out_dim: int, config: FNOConfig, dim: int | None = None) -> FNO:
         """An FNO with in_dim input channels and out_dim output channels on a grid of `dim` axes.

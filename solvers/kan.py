@@ -59,7 +59,9 @@ class KANLinear(nn.Module):
     basis:      "bspline" or "chebyshev" (T_0 .. T_k of tanh x).
 
     Parameters: `spline_weight` (out, in, bases), `spline_scaler` (out, in) and, with a base,
-    `base_weight` (out, in): in * out * (bases + 2) in all, no biases. The uniform grid runs the closed
+    `base_weight` (out, in): in * out * (bases + 2) in all, no biases. The buffer `edge_mask` (out, in),
+    None until `kinn.analysis.edges.prune` sets it, removes the edges where it is False from the forward
+    pass and the jets alike, so a pruned edge stays exactly zero however the parameters train. The uniform grid runs the closed
     form of `kinn.kernels.uniform_bspline`; a grid fitted to quantiles (`update_grid`), or
     `kinn.kernels.use_reference(True)`, runs the Cox-de Boor reference.
     """
@@ -88,6 +90,7 @@ class KANLinear(nn.Module):
         self.base_weight = nn.Parameter(torch.empty(shape)) if base == "silu" else None
         self.spline_weight = nn.Parameter(torch.empty(*shape, self.num_bases))
         self.spline_scaler = nn.Parameter(torch.empty(shape))
+        self.register_buffer("edge_mask", None)  # (out, in) bool once pruned
         self.reset_parameters()
 
     @property
@@ -117,10 +120,11 @@ class KANLinear(nn.Module):
         lead = x.shape[:-1]
         x = x.reshape(-1, self.in_features)  # (N, in)
         bases = self.bases(x)  # (N, in, bases)
-        weight = self.spline_weight * self.spline_scaler.unsqueeze(-1)  # (out, in, bases)
+        scaler, base_weight = self.masked()
+        weight = self.spline_weight * scaler.unsqueeze(-1)  # (out, in, bases)
         y = F.linear(bases.reshape(len(x), -1), weight.reshape(self.out_features, -1))  # (N, out)
-        if self.base_weight is not None:
-            y = y + F.linear(F.silu(x), self.base_weight)
+        if base_weight is not None:
+            y = y + F.linear(F.silu(x), base_weight)
         assert y.shape == (len(x), self.out_features)
         return y.reshape(*lead, self.out_features)
 
@@ -132,15 +136,24 @@ class KANLinear(nn.Module):
         y equals `self(x)`. Differentiable (first order) in the parameters and in x, gx and hx. The backend
         (reference, fast PyTorch, C, Triton) is `kinn.kernels.set_backend`'s; see `kinn.kernels.kan_layer_jet`.
         """
-        return kan_layer_jet(x, gx, hx, self.spline_weight, self.spline_scaler, self.base_weight, self._jet_basis())
+        scaler, base_weight = self.masked()
+        return kan_layer_jet(x, gx, hx, self.spline_weight, scaler, base_weight, self._jet_basis())
 
     def stacked_jet(self, J: torch.Tensor, squash: tuple[float, float] | None = None,
                     kind: str = "diag") -> torch.Tensor:
         """The jet on the stacked layout of `kinn.kernels.jets.Jet`: J (N, S, in) -> (N, S, out) of the given kind
         ("first", "diag", "full"), no copies; with squash = (a, b), of a + b tanh(J) (see
         `kinn.kernels.stacked_layer_jet`)."""
-        return stacked_layer_jet(J, self.spline_weight, self.spline_scaler, self.base_weight, self._jet_basis(),
-                                 squash, kind)
+        scaler, base_weight = self.masked()
+        return stacked_layer_jet(J, self.spline_weight, scaler, base_weight, self._jet_basis(), squash, kind)
+
+    def masked(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The spline scaler and base weight with the pruned edges (`edge_mask` False) zeroed: a pruned
+        edge's function is 0 and its parameters get no gradient. Without a mask, the parameters as they are."""
+        if self.edge_mask is None:
+            return self.spline_scaler, self.base_weight
+        keep = self.edge_mask.to(self.spline_scaler.dtype)
+        return self.spline_scaler * keep, None if self.base_weight is None else self.base_weight * keep
 
     def _jet_basis(self) -> JetBasis:
         return JetBasis(self.basis, self.order, self.num_bases, self.grid, self.lo, self.hi, self.knots, self.uniform)
@@ -154,6 +167,8 @@ class KANLinear(nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # A layer built from the config takes a refitted grid's shapes before loading into them.
+        if self.edge_mask is None and prefix + "edge_mask" in state_dict:  # a pruned network's mask
+            self.edge_mask = torch.ones_like(state_dict[prefix + "edge_mask"], dtype=torch.bool)
         for name in ("spline_weight", "knots"):
             saved, current = state_dict.get(prefix + name), getattr(self, name)
             if saved is not None and current is not None and saved.shape != current.shape:
@@ -167,6 +182,7 @@ class KANLinear(nn.Module):
             f"{self.in_features} -> {self.out_features}, basis={self.basis}, {grid}order={self.order}, "
             f"base={'silu' if self.base_weight is not None else 'none'}"
             + ("" if self.uniform else ", quantile knots")
+            + ("" if self.edge_mask is None else f", {int((~self.edge_mask).sum())} edges pruned")
         )
 
 
@@ -283,7 +299,7 @@ def _refit(layer: KANLinear, points, grid, knots, grid_range, uniform) -> None:
 
 def _edge_splines(layer: KANLinear, points) -> torch.Tensor:
     """s_ij sum_m c_ijm B_m(x_i) for every edge, in float64: (in, P, out)."""
-    weight = layer.spline_weight * layer.spline_scaler.unsqueeze(-1)
+    weight = layer.spline_weight * layer.masked()[0].unsqueeze(-1)
     return torch.einsum("pim,oim->ipo", layer.bases(points), weight.to(torch.float64))
 
 
@@ -454,7 +470,14 @@ class KANFamily(Family):
     Config = KANConfig
 
     def check(self, problem, form: str, config: KANConfig | None = None, train=None) -> None:
-        """Refuse a B-spline order too low for the derivatives the form takes.
+        """Refuse a B-spline order too low for the derivatives the form takes, before any training.
+
+        A B-spline of order k is k - 1 times continuously differentiable, its k-th derivative piecewise
+        constant and its higher ones zero. Accepted: order >= the order needed; or, with the SiLU base
+        branch, order = needed - 1 >= 2, where w silu(x) carries the top derivative (KINN's example 9, the
+        wedge: cubic splines with the SiLU branch train a fourth-order residual, spline-only ones cannot).
+        Refused: spline-only (base = "none") KANs of order below the needed one, and piecewise-linear
+        splines (order 1) for any second-order form.
 
         The order needed is `problem.needs_order(form)`: the problem's `order` where it states one, else the
         form's (2 for the strong form, 1 for the energy form). Without a config, the defaults are checked.
@@ -462,12 +485,19 @@ class KANFamily(Family):
         super().check(problem, form, config)
         config = config or self.Config()
         needed = problem.needs_order(form)
-        if config.basis == "bspline" and config.order < needed:
-            raise KinnError(
-                f"family 'kan' cannot train the {form} form with B-splines of order {config.order}: their "
-                f"derivatives beyond order {config.order} vanish and this form takes derivatives of order "
-                f"{needed}; use order >= {needed} (3 is usual)"
-            )
+        if config.basis != "bspline" or config.order >= needed:
+            return  # Chebyshev bases are smooth; a spline of order k has a non-zero k-th derivative
+        k, silu = config.order, config.base == "silu"
+        if silu and k >= 2 and k == needed - 1:
+            return  # the SiLU branch carries the top derivative (KINN's wedge: cubic splines, order 4)
+        why = (f"their derivatives beyond order {k} vanish and this form takes derivatives of order {needed}")
+        if not silu:
+            why += " (base = 'none': a spline-only KAN has nothing else to carry them)"
+        elif k == 1:
+            why += " (piecewise-linear splines have kinks no collocation point sees)"
+        fix = f"use order >= {needed}" + (f", or order {needed - 1} with base = 'silu'" if needed > 2 else "")
+        raise KinnError(f"family 'kan' cannot train the {form} form with B-splines of order {k}: {why}; "
+                        f"{fix} (3 is usual)")
 
     def build(self, in_dim: int, out_dim: int, config: KANConfig) -> KAN:
         return KAN(

@@ -133,6 +133,37 @@ def test_refit_keeps_pruned_edges_at_zero():
     assert not torch.equal(first.spline_weight[1], kept_before)  # the kept edges did train
 
 
+def test_a_pruned_edge_stays_zero_through_plain_training_and_jets():
+    """The layer's edge_mask holds the pruning: an ordinary optimiser (no apply_masks after its steps) with
+    weight decay leaves the edge at zero, the jets agree with the forward pass, and a state dict carries
+    the mask into a freshly built network."""
+    model, x = field_model(widths=(2, 3, 1)), points(100)
+    zero_edge(model.net, 0, 1, 2)
+    before = model(x).detach()
+    edges.prune(model, x, threshold=1e-9)
+    assert torch.equal(model(x).detach(), before)  # pruning a zero edge changes nothing
+    first = model.net.layers[0]
+    with torch.no_grad():  # a non-zero parameter under the mask: the mask, not the value, keeps it out
+        first.spline_weight[2, 1] = 1.0
+        first.base_weight[2, 1] = 1.0
+    assert torch.equal(model(x).detach(), before)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3)
+    for _ in range(5):
+        optimiser.zero_grad()
+        ((model(x) - torch.sin(x[:, :1])) ** 2).mean().backward()
+        optimiser.step()
+    assert edges.importance(model, x)["raw"][0][1][2] == 0.0
+    jet = model.jet(x.detach(), "diag")  # values and gradients carried forward, through the masked layer
+    xg = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(xg).sum(), xg)
+    torch.testing.assert_close(jet.v.detach(), model(x).detach(), rtol=0, atol=1e-12)
+    torch.testing.assert_close(jet.g.detach()[:, 0, :], grad, rtol=0, atol=1e-12)
+    fresh = field_model(widths=(2, 3, 1))
+    fresh.load_state_dict(model.state_dict())
+    assert torch.equal(fresh.net.layers[0].edge_mask, first.edge_mask)
+    torch.testing.assert_close(fresh(x), model(x), rtol=0, atol=0)
+
+
 def test_plot_edges_draws_a_panel_per_edge(tmp_path, monkeypatch):
     import kinn.run.figures
 

@@ -5,7 +5,6 @@ import copy
 import pytest
 import torch
 
-import kinn
 from kinn.errors import KinnError
 from kinn.kernels import use_reference
 from kinn.solvers.kan import KAN, KANFamily, KANLinear, extend_grid, update_grid
@@ -238,6 +237,8 @@ def test_family_config_rejects_unknown_and_bad_options():
 
 
 def test_family_refuses_order_one_splines_for_the_strong_form():
+    import kinn.registry
+
     family = KANFamily()
     order1 = family.config({"order": 1})
     poisson = kinn.registry.get_problem("poisson2d")
@@ -250,15 +251,21 @@ def test_family_refuses_order_one_splines_for_the_strong_form():
 
 def test_order_check_runs_through_the_public_api():
     """kinn.solve refuses order-1 splines for a second-order residual before training, and a problem that
-    declares a fourth-order residual refuses cubic splines."""
+    declares a fourth-order residual refuses spline-only cubic splines and accepts them with the SiLU
+    branch, which carries the fourth derivative."""
+    import kinn.registry
+
     with pytest.raises(KinnError, match="order 1: their derivatives beyond order 1 vanish.*order 2"):
         kinn.solve("poisson2d", "kan", "strong", model={"order": 1}, steps=1, write=False, progress=False)
     p = kinn.registry.get_problem("poisson2d")
     fourth = kinn.Problem("fourth", p.domain, forms=[p.form("strong")], exact=p.exact, order=4)
-    with pytest.raises(KinnError, match="order 3: .*order 4; use order >= 4"):
-        kinn.solve(fourth, "kan", steps=1, write=False, progress=False)
-    r = kinn.solve(fourth, "kan", model={"order": 4}, steps=1, lbfgs=0, write=False, progress=False, n_eval=10)
-    assert r.history.adam_steps == 1
+    with pytest.raises(KinnError, match="order 3: .*order 4 .base = 'none'.*use order >= 4, or order 3 with base"):
+        kinn.solve(fourth, "kan", model={"base": "none"}, steps=1, write=False, progress=False)
+    with pytest.raises(KinnError, match="order 2: .*order 4"):
+        kinn.solve(fourth, "kan", steps=1, model={"order": 2}, write=False, progress=False)
+    for model in ({"order": 4}, {"order": 4, "base": "none"}, {}):  # {}: cubic splines with the SiLU branch
+        r = kinn.solve(fourth, "kan", model=model, steps=1, lbfgs=0, write=False, progress=False, n_eval=10)
+        assert r.history.adam_steps == 1
 
 
 def test_family_builds_the_configured_network():

@@ -78,10 +78,11 @@ def layer_inputs(model, x: torch.Tensor) -> list[torch.Tensor]:
 
 def edge_values(layer: KANLinear, h: torch.Tensor) -> torch.Tensor:
     """phi_ij(h_i) for every edge of the layer: h (N, I) -> (N, I, O); summed over i it is layer(h)."""
-    weight = layer.spline_weight * layer.spline_scaler.unsqueeze(-1)  # (O, I, M)
+    scaler, base_weight = layer.masked()  # a pruned edge is the zero function
+    weight = layer.spline_weight * scaler.unsqueeze(-1)  # (O, I, M)
     phi = torch.einsum("nim,oim->nio", layer.bases(h), weight)
-    if layer.base_weight is not None:
-        phi = phi + F.silu(h).unsqueeze(-1) * layer.base_weight.T  # (N, I, 1) * (I, O)
+    if base_weight is not None:
+        phi = phi + F.silu(h).unsqueeze(-1) * base_weight.T  # (N, I, 1) * (I, O)
     return phi
 
 
@@ -154,13 +155,14 @@ def plot_edges(model, x: torch.Tensor, path, n: int = 100) -> None:
 
 @torch.no_grad()
 def apply_masks(model, masks: list[torch.Tensor]) -> None:
-    """Zero the spline coefficients and base weight of every edge whose mask entry (O, I) is False.
-
-    The masks are per edge, so they stay valid across `extend_grid`/`update_grid` (which refit the
-    coefficients of a zero edge to zero). The KAN's forward does not apply them: a trainer must re-apply
-    them after each optimiser step, as `refit` does."""
+    """Remove every edge whose mask entry (O, I) is False: each layer's `edge_mask` buffer becomes the mask
+    (combined with any earlier one), which the forward pass and the jets apply, so the edge stays exactly
+    zero while the network trains on; its spline coefficients and base weight are zeroed too, so grid
+    refits (`extend_grid`/`update_grid`) and the checkpoint see a zero edge."""
     net, _ = kan_of(model)
     for layer, keep in zip(net.layers, masks):  # keep (O, I); the scaler stays, as grid refits divide by it
+        keep = keep.to(device=layer.spline_weight.device, dtype=torch.bool)
+        layer.edge_mask = keep.clone() if layer.edge_mask is None else layer.edge_mask & keep
         layer.spline_weight.mul_(keep.unsqueeze(-1).to(layer.spline_weight))
         if layer.base_weight is not None:
             layer.base_weight.mul_(keep.to(layer.base_weight))
@@ -170,7 +172,8 @@ def prune(model, x: torch.Tensor, threshold: float = 1e-2) -> Pruned:
     """Remove the edges and hidden nodes whose `importance` score is below `threshold`, in place.
 
     A pruned hidden node loses all its incoming and outgoing edges. Removing an edge zeroes its spline
-    coefficients and base weight (`apply_masks`), so phi_ij becomes exactly 0: an edge whose function was
+    coefficients and base weight and masks it in the layer (`apply_masks`), so phi_ij becomes exactly 0 and
+    stays 0 through further training: an edge whose function was
     already zero leaves the outputs unchanged, while a constant edge's offset is lost (these layers have
     no biases to absorb it). Inputs and outputs are never removed, only their edges. Refit afterwards with
     `refit(..., masks=pruned.masks)` (Liu et al. 2024, section 2.5.1)."""
@@ -188,9 +191,11 @@ def prune(model, x: torch.Tensor, threshold: float = 1e-2) -> Pruned:
 
 def refit(model, loss_fn: Callable[[], torch.Tensor], steps: int, lr: float = 1e-3,
           masks: list[torch.Tensor] | None = None) -> list[float]:
-    """A brief Adam refit after pruning: `steps` steps on loss_fn() (a closure returning a scalar), the
-    masked edges' parameters zeroed after every step (`apply_masks`), so that they stay pruned whatever
-    the optimiser's update. Returns the losses."""
+    """A brief Adam refit after pruning: `steps` steps on loss_fn() (a closure returning a scalar). Pruned
+    edges stay pruned by the layers' `edge_mask`; `masks`, if given, are applied first (`apply_masks`).
+    Returns the losses."""
+    if masks is not None:
+        apply_masks(model, masks)
     optimiser = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     losses = []
     for _ in range(steps):
@@ -198,7 +203,5 @@ def refit(model, loss_fn: Callable[[], torch.Tensor], steps: int, lr: float = 1e
         loss = loss_fn()
         loss.backward()
         optimiser.step()
-        if masks is not None:
-            apply_masks(model, masks)
         losses.append(loss.item())
     return losses

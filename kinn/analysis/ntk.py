@@ -14,6 +14,9 @@ import numpy as np
 import torch
 
 
+FLOOR = 1e-15  # eigenvalue ratios below this are the float64 rounding of K = J J^T, not its spectrum
+
+
 def solution(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The model's first output at the points: x (N, D) -> (N,), the `fn` of the plain NTK."""
     return model(x)[:, 0]
@@ -76,15 +79,17 @@ def error_spectrum(err: np.ndarray | torch.Tensor, length: float = 1.0) -> tuple
 def plot_spectra(eigenvalues: Mapping[str, np.ndarray], path,
                  errors: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
     """NTK eigenvalue spectra, each normalised by its largest, against their index on log-log axes (one
-    line per label: models, or one model at several steps); with `errors` {label: error_spectrum(...)},
-    a second panel of the errors' amplitudes against frequency. Written atomically as PNG to `path`."""
+    line per label: models, or one model at several steps; ratios below `FLOOR`, rounding, left out); with
+    `errors` {label: error_spectrum(...)}, a second panel of the errors' amplitudes against frequency.
+    Written atomically as PNG to `path`."""
     from kinn.run.figures import plt, save
 
     fig, axes = plt.subplots(1, 2 if errors else 1, figsize=(11 if errors else 5.5, 4), squeeze=False)
     ax = axes[0, 0]
     for label, values in eigenvalues.items():
-        values = np.asarray(values, float)
-        ax.loglog(np.arange(1, len(values) + 1), np.clip(values / values[0], 1e-300, None), label=label)
+        ratio = np.asarray(values, float) / values[0]
+        shown = ratio > FLOOR  # below it, float64 rounding of the kernel: noise, not spectrum
+        ax.loglog(np.arange(1, len(ratio) + 1)[shown], ratio[shown], label=label)
     ax.set_xlabel("index k"), ax.set_ylabel("lambda_k / lambda_1"), ax.set_title("NTK eigenvalues")
     ax.legend(fontsize=8)
     if errors:
