@@ -121,7 +121,10 @@ def _list() -> None:
     print("problems:")
     for name in registry.problem_names():
         prob = registry.get_problem(name)
-        print(f"  {name:<24} forms: {', '.join(prob.forms):<24} {prob.description}")
+        kind = "inverse problem  " if prob.inverse_problem else ""
+        print(f"  {name:<24} forms: {', '.join(prob.forms):<24} {kind}{prob.description}")
+    print("forms: strong (PINN), energy (Deep Energy Method), inverse (boundary integral equation, BINN), "
+          "operator; an inverse problem (unknowns fitted to data) is solved in its strong form")
     print("families:")
     for name in registry.family_names():
         try:

@@ -16,7 +16,7 @@ from kinn.errors import unknown
 FORMS = {
     "strong": "kinn.forms.strong:StrongForm",
     "energy": "kinn.forms.energy:EnergyForm",
-    "inverse": "kinn.forms.inverse_problem:InverseForm",
+    "inverse": "kinn.forms.boundary_integral:BoundaryIntegralForm",  # BINN, not inverse problems
     "operator": "kinn.forms.operator:OperatorForm",
 }
 

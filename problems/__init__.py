@@ -17,6 +17,7 @@ PROBLEMS = {
     "crack_mode3": "kinn.problems.crack:crack_mode3",
     "composite": "kinn.problems.composite:composite",
     "koch_snowflake": "kinn.problems.koch:koch_snowflake",
+    "flower": "kinn.problems.flower:flower",
     "darcy": "kinn.problems.darcy:darcy",
     "burgers_operator": "kinn.problems.burgers_operator:burgers_operator",
 }
