@@ -57,7 +57,7 @@ def main():
                 got.append(errs)
                 print(f"  {fam} seed {seed}: " + ", ".join(f"{k} {v:.2e}" for k, v in errs.items())
                       + f"  params {r.n_params}, steps {r.history.steps}, {1e3 * r.history.train_time / max(r.history.steps, 1):.1f} ms/step,"
-                      f" wall {time.time() - t:.0f} s")
+                      f" wall {time.time() - t:.0f} s, stop: {r.history.stop_reason}")
             for k, (mlp, kan) in KINN[name].items():
                 v = [g[k] for g in got]
                 print(f"  {fam} {k}: mean {np.mean(v):.2e}, max {np.max(v):.2e} over {len(v)} seed(s); "
