@@ -21,7 +21,9 @@ _WHERE = {
     "compare": "comparison.compare", "Comparison": "comparison.compare",
     "Problem": "pde.problem", "KinnError": "errors", "Family": "models.family",
     "Form": "forms.base", "StrongForm": "forms.strong", "EnergyForm": "forms.energy", "OperatorForm": "forms.operator",
-    "InverseForm": "forms.inverse_problem", "Unknown": "forms.inverse_problem",
+    "BoundaryIntegralForm": "forms.boundary_integral", "InverseForm": "forms.boundary_integral",
+    "Value": "forms.boundary_integral", "Flux": "forms.boundary_integral",
+    "InverseProblemForm": "forms.inverse_problem", "Unknown": "forms.inverse_problem",
     "UnknownField": "forms.inverse_problem", "Observations": "forms.inverse_problem",
     "Dirichlet": "pde.conditions", "Neumann": "pde.conditions", "Initial": "pde.conditions",
     "Traction": "pde.conditions", "OutputTransform": "pde.conditions", "BoundaryResidual": "pde.conditions",
@@ -36,7 +38,9 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):
     if name in _WHERE:
-        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+        # InverseForm: KINN's inverse form, the boundary integral equation (BoundaryIntegralForm)
+        attr = "BoundaryIntegralForm" if name == "InverseForm" else name
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), attr)
         globals()[name] = value  # later lookups skip this function
         return value
     if name in _MODULES:

@@ -184,7 +184,10 @@ def _list() -> None:
         except (ImportError, KinnError) as e:
             print(f"  {name:<24} (unavailable: {e}){origin}")
             continue
-        print(f"  {name:<24} forms: {', '.join(prob.forms):<24} {prob.description}{origin}")
+        kind = "inverse problem  " if prob.inverse_problem else ""
+        print(f"  {name:<24} forms: {', '.join(prob.forms):<24} {kind}{prob.description}{origin}")
+    print("forms: strong (PINN), energy (Deep Energy Method), inverse (boundary integral equation, BINN), "
+          "operator, fit; an inverse problem (unknowns fitted to data) is solved in its strong form")
     print("families:")
     for name, where in registry.family_sources().items():
         origin = "" if where == registry.CATALOGUE else f"  [from {where}]"

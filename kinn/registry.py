@@ -29,7 +29,7 @@ from kinn.errors import KinnError, unknown
 FORMS = {
     "strong": "kinn.forms.strong:StrongForm",
     "energy": "kinn.forms.energy:EnergyForm",
-    "inverse": "kinn.forms.inverse_problem:InverseForm",
+    "inverse": "kinn.forms.boundary_integral:BoundaryIntegralForm",  # BINN, not inverse problems
     "operator": "kinn.forms.operator:OperatorForm",
     "fit": "kinn.forms.fit:FitForm",
 }

@@ -19,6 +19,7 @@ PROBLEMS = {
     "composite": "kinn.problems.composite:composite",
     "koch_snowflake": "kinn.problems.koch:koch_snowflake",
     "wedge": "kinn.problems.wedge:wedge",
+    "flower": "kinn.problems.flower:flower",
     "darcy": "kinn.problems.darcy:darcy",
     "burgers_operator": "kinn.problems.burgers_operator:burgers_operator",
 }

@@ -12,7 +12,7 @@ boundary (a well-posed inverse problem needs K there, or K somewhere on every pa
 import torch
 
 from kinn.pde import ops
-from kinn import BoundaryResidual, Dirichlet, InverseForm, Observations, Problem, Rectangle, UnknownField
+from kinn import BoundaryResidual, Dirichlet, InverseProblemForm, Observations, Problem, Rectangle, UnknownField
 
 SOURCE = 10.0
 
@@ -27,7 +27,7 @@ conductivity_inverse = Problem(
     description="−∇·(K∇T) = 10 on [0,1]², K(x, y) unknown, fitted to T on a 256² grid (KINN ex. 8)",
     domain=Rectangle([0, 0], [1, 1]),
     fields=("T",),
-    inverse=InverseForm(
+    strong=InverseProblemForm(
         lambda u, x, p: -ops.div(p["K"](x) * ops.grad(u), u) / SOURCE - 1,  # scaled by the source
         unknowns=[UnknownField("K", initial=1.0, positive=True, true=k_true)],
         observations=Observations(path="conductivity.h5", subset=4096),

@@ -10,12 +10,17 @@ each with its own network, joined across the ligament x > 0, y = 0:
 - energy: Π = ∫ ½|∇u|² over each half with its own rule (triangle or box rules never straddle the crack),
   the faces free (natural), u = P + d·N exactly on the outer boundary, and a value penalty across the
   ligament (flux continuity is natural). The lift P carries the boundary data in along rays from the
-  tip (`radial`): it matches them on the outer boundary and knows nothing of the singularity inside.
+  tip (`radial`): it matches them on the outer boundary and knows nothing of the singularity inside;
+- inverse (BINN, as KINN): the boundary integral equation on the upper half [−1, 1] × [0, 1] only, whose
+  boundary data are all Dirichlet (u = √(−x) on the crack face, 0 on the ligament, the exact solution
+  elsewhere): 4 × 20 panels, the flux (1/√r at the tip) from the network.
 """
 import torch
 
 from kinn.pde import ops
-from kinn import Dirichlet, EnergyForm, Interface, Problem, Rectangle, SegmentResidual, StrongForm
+from kinn import (BoundaryIntegralForm, Dirichlet, EnergyForm, Interface, Problem, Rectangle, SegmentResidual,
+                  StrongForm, Value)
+from kinn.boundary import Laplace, box
 
 
 def exact(x):  # (N, 1)
@@ -62,11 +67,16 @@ crack_mode3 = Problem(
         Dirichlet(radial(exact), hard=True, distance=box_distance),
         Interface(TIP, RIGHT, a="upper", b="lower", flux=False, weight=100.0, name="ligament"),
     ]),
+    inverse=BoundaryIntegralForm(box((-1, 0), (1, 1), per_edge=20), Laplace(), flux=lambda u, n: ops.normal(u, n),
+                                 given={tag: Value(exact) for tag in ("bottom", "right", "top", "left")}),
     exact=exact,
     # KINN: KAN 2 x [2, 5, 5, 1], G = 10 (strong) and [2, 5, 5, 1], G = 10 (energy, 2,500 epochs). In the
     # energy form the KAN needs a smaller step: lr 1e-3 gave 5.6e-2, 3e-4 5.6e-3 (3,000 steps, seed 0)
     defaults={"train": {"steps": 3000, "eval_every": 500},
               "points": {"n_interior": 4000, "n_boundary": 400},
               "model": {"kan": {"hidden": [5, 5], "grid": 10}},
-              "energy": {"points": {"quadrature": "triangle1"}, "kan": {"train": {"lr": 3e-4}}}},
+              "energy": {"points": {"quadrature": "triangle1"}, "kan": {"train": {"lr": 3e-4}}},
+              # BINN (KINN): KAN [2, 5, 5, 5, 1], G = 10 (975 parameters), MLP 2-30×4-1, 2,500 epochs, lr 1e-3
+              "inverse": {"train": {"steps": 2500, "eval_every": 500},
+                          "model": {"kan": {"hidden": [5, 5, 5], "grid": 10}, "mlp": {"widths": [30, 30, 30, 30]}}}},
 )

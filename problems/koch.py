@@ -2,13 +2,15 @@
 
 Δu = 0 inside, u = sin x sinh y + cos x cosh y (harmonic) on the boundary and as the reference. Strong
 form with Dirichlet data imposed softly; energy form Π = ∫ ½|∇u|² with u = g + d·N, d the exact
-distance to the polygon (smooth enough: it is differentiated once).
+distance to the polygon (smooth enough: it is differentiated once). Inverse form: the boundary integral
+equation on the polygon's 48 edges (4 panels each), u given, the flux from the network.
 """
 import numpy as np
 import torch
 
 from kinn.pde import ops
-from kinn import Dirichlet, EnergyForm, Polygon, Problem, StrongForm
+from kinn import BoundaryIntegralForm, Dirichlet, EnergyForm, Polygon, Problem, StrongForm, Value
+from kinn.boundary import Laplace, polygon
 
 
 def snowflake(level: int = 2) -> np.ndarray:
@@ -49,6 +51,8 @@ koch_snowflake = Problem(
     energy=EnergyForm(lambda u, x: 0.5 * ops.grad(u).square().sum(1),
                       bcs=[Dirichlet(lambda x: exact(x) + distance(x)[:, None] * (1 + x[:, :1] * x[:, 1:]),
                                      hard=True, distance=distance)]),
+    inverse=BoundaryIntegralForm(polygon(VERTICES, per_edge=4, tags=["edge"] * len(VERTICES)), Laplace(),
+                                 flux=lambda u, n: ops.normal(u, n), given={"edge": Value(exact)}),
     exact=exact,
     # energy: the centroid rule on a triangulation, redrawn every step (points.jitter). On fixed Monte Carlo
     # points a KAN lowers its potential between them (2.4e-2 over 3 seeds; fresh draws: 3.1e-4, seed 0)

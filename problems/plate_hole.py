@@ -3,11 +3,16 @@
 [0, 20]² minus the disk of radius 5 at the origin, linear elasticity in plane stress, E = 1000, ν = 0.3,
 traction σ_xx = 100 on x = 20, symmetry on x = 0 and y = 0, hole and top free. Reference: the
 project's own P3 finite-element solution (scripts/make_plate_hole_reference.py, data/plate_hole.h5).
+Inverse form (BINN, as KINN): the boundary integral equation with Kelvin's plane-stress kernels on
+30 + 40 + 40 + 30 segments and 20 arc panels, mixed data (symmetry: u_n = 0 and t_s = 0; the load; free).
 """
+import math
+
 import torch
 
-from kinn import (BoundaryResidual, Dirichlet, EnergyForm, InverseForm, Observations, OutputTransform, Problem,
-                  Rectangle, StrongForm, Traction, Unknown, at, mechanics)
+from kinn import (BoundaryIntegralForm, BoundaryResidual, Dirichlet, EnergyForm, Flux, InverseProblemForm, Observations,
+                  OutputTransform, Problem, Rectangle, StrongForm, Traction, Unknown, Value, at, mechanics)
+from kinn.boundary import Arc, Boundary, Kelvin, Loop, Segment
 from kinn.pde.geometry import Disk
 
 E, NU, LOAD, L, R = 1000.0, 0.3, 100.0, 20.0, 5.0
@@ -41,6 +46,27 @@ def conditions(young=lambda p: E):
     ]
 
 
+def boundary(scale: int = 1) -> Boundary:
+    """KINN's panels (× scale): 30, 40, 40, 30 segments on y = 0, x = 20, y = 20, x = 0 and 20 arcs on the hole."""
+    return Boundary([Loop(Segment((R, 0), (L, 0), "bottom").split(30 * scale)
+                          + Segment((L, 0), (L, L), "right").split(40 * scale)
+                          + Segment((L, L), (0, L), "top").split(40 * scale)
+                          + Segment((0, L), (0, R), "left").split(30 * scale)
+                          + Arc((0, 0), R, math.pi / 2, 0.0, "hole").split(20 * scale))])
+
+
+def mises(value, s):  # plane-stress von Mises of the representation's stresses (P, 3): σ_xx, σ_yy, σ_xy
+    sxx, syy, sxy = s.T
+    return (sxx**2 - sxx * syy + syy**2 + 3 * sxy**2) ** 0.5
+
+
+binn = BoundaryIntegralForm(
+    boundary(), Kelvin(E / (2 * (1 + NU)), NU, "stress"),
+    flux=lambda u, n: mechanics.traction(mechanics.stress(u, E, NU, "stress"), n),
+    given={"bottom": (Flux(0.0), Value(0.0)), "left": (Value(0.0), Flux(0.0)), "right": (Flux(LOAD), Flux(0.0)),
+          "top": (Flux(0.0), Flux(0.0)), "hole": (Flux(0.0), Flux(0.0))},
+    derived={"U": lambda value, s: (value**2).sum(1) ** 0.5, "mises": mises})
+
 plate_hole = Problem(
     name="plate_hole",
     description="quarter plate [0,20]² with a hole r=5, plane stress, σ_xx=100 on x=20 (KINN ex. 2)",
@@ -53,6 +79,7 @@ plate_hole = Problem(
         OutputTransform(lambda x, raw: raw * x / L),
         Traction(LOAD, on=at(0, L), component="ux", name="load"),
     ]),
+    inverse=binn,
     reference="plate_hole.h5",
     # KINN scores the displacement magnitude and the von Mises stress
     derived={"U": lambda u, x: u.values.square().sum(1).sqrt(),
@@ -64,7 +91,11 @@ plate_hole = Problem(
               # triangles are redrawn every step (points.jitter): on fixed centroids a KAN raises a spike
               # at the corner (20, 0), where the load's work sees it and no centroid sees its strain
               "energy": {"points": {"quadrature": "triangle1", "jitter": True},
-                         "model": {"kan": {"hidden": [5, 5, 5], "grid": 15}}}},
+                         "model": {"kan": {"hidden": [5, 5, 5], "grid": 15}}},
+              # BINN (KINN): KAN [2, 5, 5, 5, 2], G = 10 (1,050 parameters), MLP 2-30×4-2 with skips;
+              # 20,000 epochs, lr × 0.3 every 6,666
+              "inverse": {"train": {"steps": 20000, "eval_every": 2000, "schedule": "step", "step_size": 6666, "gamma": 0.3},
+                          "model": {"kan": {"hidden": [5, 5, 5], "grid": 10}, "mlp": {"preset": "kinn"}}}},
 )
 
 
@@ -75,7 +106,7 @@ plate_hole_inverse = Problem(
     description="plate_hole with Young's modulus unknown (start 1200, true 1000), fitted to displacements (KINN ex. 7)",
     domain=plate_hole.domain,
     fields=("ux", "uy"),
-    inverse=InverseForm(lambda u, x, p: R * mechanics.equilibrium(sigma(u, p["E"]), u),
+    strong=InverseProblemForm(lambda u, x, p: R * mechanics.equilibrium(sigma(u, p["E"]), u),
                         unknowns=[Unknown("E", 1200.0, positive=True, true=E)],
                         observations=Observations(n=300), bcs=conditions(young=lambda p: p["E"])),
     reference="plate_hole.h5",

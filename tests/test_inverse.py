@@ -1,4 +1,4 @@
-"""The inverse form: unknown scalars fitted with the field to observations (kinn.forms.inverse_problem.InverseForm)."""
+"""The inverse form: unknown scalars fitted with the field to observations (kinn.forms.inverse_problem.InverseProblemForm)."""
 import math
 
 import h5py
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import kinn
-from kinn import (BoundaryResidual, Dirichlet, InverseForm, Interval, KinnError, Observations, Problem, Unknown,
+from kinn import (BoundaryResidual, Dirichlet, InverseProblemForm, Interval, KinnError, Observations, Problem, Unknown,
                   UnknownField, ops)
 
 
@@ -19,7 +19,7 @@ def problem(observations=OBSERVED, **unknown):
     spec = {"initial": 0.5, "positive": True, "true": 2.0, **unknown}
     return Problem(
         name="k_inverse", domain=Interval(0, 1), exact=lambda x: torch.sin(math.pi * x),
-        inverse=InverseForm(lambda u, x, p: -p["k"] * ops.laplacian(u) - 2 * math.pi**2 * torch.sin(math.pi * x),
+        strong=InverseProblemForm(lambda u, x, p: -p["k"] * ops.laplacian(u) - 2 * math.pi**2 * torch.sin(math.pi * x),
                             unknowns=[Unknown("k", **spec)], observations=observations, bcs=[Dirichlet(0.0)]))
 
 
@@ -40,7 +40,7 @@ def test_the_unknown_is_recovered_and_reported(tmp_path):
 
 def test_a_positive_unknown_stays_positive_and_noise_is_applied():
     p = problem(Observations(n=64, noise=0.05))
-    x, y = p.form("inverse").observations.load(p)
+    x, y = p.form("strong").observations.load(p)
     assert 0.01 < np.abs(y[:, 0] - np.sin(np.pi * x[:, 0])).std() < 0.05
     with pytest.raises(KinnError, match="unknown 'k' is positive, so its initial value must be > 0"):
         Unknown("k", initial=-1.0, positive=True)
@@ -55,7 +55,7 @@ def test_observation_files_are_checked(tmp_path):
         return str(tmp_path / name)
 
     good = write("good.h5", np.linspace(0.1, 0.9, 9)[:, None], np.sin(np.pi * np.linspace(0.1, 0.9, 9)))
-    x, y = problem(Observations(path=good)).form("inverse").observations.load(problem(Observations(path=good)))
+    x, y = problem(Observations(path=good)).form("strong").observations.load(problem(Observations(path=good)))
     assert x.shape == (9, 1) and y.shape == (9, 1)
     outside = write("outside.h5", np.array([[0.5], [1.5]]), np.zeros(2))
     with pytest.raises(KinnError, match=r"1 of 2 points lie outside the domain of problem 'k_inverse', e.g. \[1.5\]"):
@@ -83,7 +83,7 @@ def field_problem(**kwargs):
 
     return Problem(
         name="K_inverse", domain=Interval(0, 1), exact=lambda x: torch.sin(math.pi * x),
-        inverse=InverseForm(lambda u, x, p: -ops.div(p["K"](x) * ops.grad(u), u) - f(x),
+        strong=InverseProblemForm(lambda u, x, p: -ops.div(p["K"](x) * ops.grad(u), u) - f(x),
                             unknowns=[UnknownField("K", true=lambda x: 1 + x, **kwargs)],
                             observations=Observations(n=64),
                             bcs=[Dirichlet(0.0), BoundaryResidual(fn=lambda u, x, n, p: p["K"](x) - 1 - x)]))
@@ -95,9 +95,9 @@ def test_the_residual_differentiates_an_unknown_field_of_the_points(function_mod
     model = function_model(lambda x: torch.sin(math.pi * x))
     model.unknown_values = lambda: {"K": lambda x: 1 + x}  # the true field: the residual must vanish
     x = torch.linspace(0.05, 0.95, 19, dtype=torch.float64)[:, None]
-    assert p.form("inverse").residuals(model, p, x).abs().max() < 1e-12
+    assert p.form("strong").residuals(model, p, x).abs().max() < 1e-12
     model.unknown_values = lambda: {"K": lambda x: 1 + 0 * x}  # a wrong K: −u'' − f = π cos πx − xπ² sin πx
-    r = p.form("inverse").residuals(model, p, x)[:, 0]
+    r = p.form("strong").residuals(model, p, x)[:, 0]
     t = x[:, 0]
     torch.testing.assert_close(r, math.pi * torch.cos(math.pi * t) - t * math.pi**2 * torch.sin(math.pi * t))
 
@@ -120,9 +120,9 @@ def test_observation_nodes_are_not_evaluation_points():
     from kinn.run.pipeline import resolve_config
 
     p = registry.get_problem("conductivity_inverse")
-    cfg = resolve_config(p, "mlp", "inverse", points={"n_eval": 70000})  # more than there are nodes
+    cfg = resolve_config(p, "mlp", "strong", points={"n_eval": 70000})  # more than there are nodes
     x, y = eval_set(p, p.form(cfg.form), cfg)
-    observed = {tuple(q) for q in p.form("inverse").observations.load(p)[0]}
+    observed = {tuple(q) for q in p.form("strong").observations.load(p)[0]}
     assert len(x) == 65536 - 4096 and not any(tuple(q) in observed for q in x)
 
 

@@ -117,10 +117,10 @@ def test_bad_subdomain_declarations_get_clear_errors():
     crack = registry.get_problem("crack_mode3")
     with pytest.raises(KinnError, match="subdomains"):
         kinn.solve(crack, "fno", "strong", steps=1, write=False)
-    from kinn import InverseForm, Observations, Unknown
+    from kinn import InverseProblemForm, Observations, Unknown
 
     inverse = Problem("inv", dom, subdomains=HALVES, exact=lambda x: x[:, :1],
-                      inverse=InverseForm(lambda u, x, p: ops.laplacian(u), [Unknown("k", 1.0)], Observations(n=8)))
+                      strong=InverseProblemForm(lambda u, x, p: ops.laplacian(u), [Unknown("k", 1.0)], Observations(n=8)))
     with pytest.raises(KinnError, match="problem 'inv': an inverse problem on subdomains is not supported"):
         kinn.solve(inverse, "mlp", steps=1, write=False, progress=False)
     with pytest.raises(KinnError, match="cannot translate the subdomains of 'crack_mode3'.*one network"):

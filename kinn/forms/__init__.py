@@ -2,17 +2,22 @@
 
     strong           StrongForm: collocation residuals (PINN)
     energy           EnergyForm: a potential minimised by quadrature (Deep Energy Method), `quadrature`
-    inverse_problem  InverseForm: the strong form fitted to observations, with Unknown scalars and
-                     UnknownFields
+    boundary_integral BoundaryIntegralForm: KINN's inverse form, the boundary integral equation (BINN)
+    inverse_problem  InverseProblemForm: an inverse problem's strong form, fitted to observations, with
+                     Unknown scalars and UnknownFields
     operator         OperatorForm: operator learning from a dataset (FNO, PINO)
     points           what the pointwise forms share: point sets, scoring, field evaluation helpers
 """
 from kinn.forms.base import Data, Env, Form, Scorer
 from kinn.forms.energy import EnergyForm
-from kinn.forms.inverse_problem import InverseForm, Observations, Unknown, UnknownField
+from kinn.forms.boundary_integral import BoundaryIntegralForm, Flux, Value
+from kinn.forms.inverse_problem import InverseProblemForm, Observations, Unknown, UnknownField
 from kinn.forms.operator import OperatorForm
 from kinn.forms.points import PointForm, at_points, columns, field_at
 from kinn.forms.strong import StrongForm
 
-__all__ = ["Data", "EnergyForm", "Env", "Form", "InverseForm", "Observations", "OperatorForm", "PointForm",
-           "Scorer", "StrongForm", "Unknown", "UnknownField", "at_points", "columns", "field_at"]
+InverseForm = BoundaryIntegralForm  # KINN's name for the boundary-integral form
+
+__all__ = ["BoundaryIntegralForm", "Data", "EnergyForm", "Env", "Flux", "Form", "InverseForm", "InverseProblemForm",
+           "Observations", "OperatorForm", "PointForm", "Scorer", "StrongForm", "Unknown", "UnknownField", "Value",
+           "at_points", "columns", "field_at"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -109,6 +109,7 @@ class Form(ABC):
 
     kind: ClassVar[str]  # the name in kinn.registry.FORMS and on the command line (--form)
     order: ClassVar[int] = 1  # the derivative order its terms take (a family refuses networks without it)
+    unknowns: Sequence = ()  # an inverse problem's unknown scalars and fields, which this form fits
 
     @abstractmethod
     def build(self, problem: Problem, family: Family, cfg: RunConfig) -> Model:

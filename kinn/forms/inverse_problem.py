@@ -1,5 +1,9 @@
 """Inverse problems: unknown scalars (`Unknown`) and fields (`UnknownField`) of a problem, fitted to
-`Observations` together with the physics (`InverseForm`, the strong form plus a data term)."""
+`Observations` together with the physics (`InverseProblemForm`, the strong form plus a data term).
+
+An inverse *problem* is a property of the problem, not a form: `InverseProblemForm` is of kind "strong"
+(`--form strong`), and `Problem.inverse_problem` says a problem has unknowns. KINN's *inverse form* is the
+boundary integral equation (`kinn.forms.boundary_integral`, `--form inverse`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -141,8 +145,9 @@ def with_unknowns(fn, p: dict):
 
 
 @dataclass(frozen=True)
-class InverseForm(PointForm):
-    """Inverse problems: unknown scalars (and the field) fitted to observations with the physics.
+class InverseProblemForm(PointForm):
+    """The strong form of an inverse problem: unknown scalars (and fields) fitted to observations with the
+    physics. Of kind "strong": the collocation form, with a data term.
 
     residual:     `residual(u, x, p)` with p = {name: scalar tensor} of the unknown scalars and
                   {name: function of x} of the unknown fields, written with `ops`.
@@ -159,7 +164,7 @@ class InverseForm(PointForm):
     unknowns: Sequence[Unknown]
     observations: Observations = field(default_factory=Observations)
     bcs: Sequence = field(default_factory=tuple)
-    kind: ClassVar[str] = "inverse"
+    kind: ClassVar[str] = "strong"
     order: ClassVar[int] = 2
 
     def strong(self, model) -> StrongForm:

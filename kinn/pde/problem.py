@@ -123,6 +123,12 @@ class Problem:
         return "exact solution" if self.exact is not None else (str(self.reference) if self.reference else None)
 
     @property
+    def inverse_problem(self) -> bool:
+        """Whether this is an inverse problem: a form of it fits unknown scalars or fields to observations.
+        (Orthogonal to the forms: KINN's *inverse form* is the boundary integral equation.)"""
+        return any(f.unknowns for f in self.forms.values())
+
+    @property
     def time_dependent(self) -> bool:
         return geometry.is_timedependent(self.domain)
 
