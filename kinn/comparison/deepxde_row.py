@@ -62,6 +62,7 @@ class DeepXDE(Family):
     Config = MLPConfig
     forms = frozenset({"strong"})
     settings_of = "mlp"  # DeepXDE's FNN is the MLP's network: it starts from the MLP's recommended settings
+    defaults = {"train": {"schedule": "none"}}  # DeepXDE's Model has no schedule (untuned problems get cosine)
 
     def check(self, problem: Problem, form: str, config: MLPConfig | None = None,
               train: TrainConfig | None = None) -> None:
