@@ -336,10 +336,7 @@ def _resumable(run_dir: Path, problem, family, form, config, overrides) -> tuple
     start = rundir.load_checkpoint(run_dir / "model.pt")
     if "trainer" not in start:
         raise KinnError(f"{run_dir / 'model.pt'} holds no trainer state to resume from")
-    changed = _changed(cfg, given, start["trainer"])
-    if changed != cfg:  # a new budget or rate: the run trains on, whatever stopped it before
-        start["trainer"]["stop_reason"] = ""
-    cfg = changed
+    cfg = _changed(cfg, given, start["trainer"])
     if overrides.get("progress") is not None:
         cfg.train.progress = overrides["progress"]
     return problem, cfg, start

@@ -127,9 +127,9 @@ class _Loop:
     def __init__(self, run: Run):
         self.run, self.cfg = run, run.cfg.train
         resume = run.resume or {}
-        # a run that stopped by its own rule stays stopped (the pipeline clears the reason when a resume
-        # changes the budget); an interrupted one has none
-        self.hist = History(list(resume.get("rows", [])), resume.get("stop_reason", ""), resume.get("adam_steps", 0),
+        # a run that stopped by its own rule stays stopped, unless its budget or stop rules changed since
+        stopped = resume.get("stop_reason", "") if resume.get("budget") == self.budget() else ""
+        self.hist = History(list(resume.get("rows", [])), stopped, resume.get("adam_steps", 0),
                             lbfgs_iters=resume.get("lbfgs_iters", 0), rollbacks=resume.get("rollbacks", 0),
                             lbfgs_evals=resume.get("lbfgs_evals", 0))
         self.params = [p for p in run.model.parameters() if p.requires_grad]
@@ -150,6 +150,10 @@ class _Loop:
         self.t_start = time.perf_counter() - resume.get("train_time", 0.0)  # time already spent counts
         self.t_other = 0.0  # evaluation and checkpoints: not training time
         self.t_checkpoint = time.perf_counter()
+
+    def budget(self) -> list:
+        """The settings that decide when the run stops."""
+        return [self.cfg.steps, self.cfg.lbfgs, self.cfg.time_limit, self.cfg.target_error]
 
     def commit(self) -> None:
         """The data's counters and the RNG states at this consistent moment, for the next checkpoint."""
@@ -208,7 +212,7 @@ class _Loop:
     def state(self) -> dict:
         """Everything a resume continues from exactly (the model's parameters are the caller's)."""
         return {"adam_steps": self.hist.adam_steps, "lbfgs_iters": self.hist.lbfgs_iters,
-                "stop_reason": "" if self.hist.signal else self.hist.stop_reason,
+                "stop_reason": "" if self.hist.signal else self.hist.stop_reason, "budget": self.budget(),
                 "lbfgs_evals": self.hist.lbfgs_evals, "rollbacks": self.hist.rollbacks, "rows": self.hist.rows,
                 "train_time": self.elapsed(), "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
                 "lbfgs": self.lbfgs.state_dict() if self.lbfgs is not None else self.lbfgs_resume, "lr": self.cfg.lr,
