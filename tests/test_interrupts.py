@@ -2,7 +2,8 @@
 checkpoint, and `--resume` continues it bit for bit (CPU, float64, one thread).
 
 Each interruption is injected deterministically: the named function of a phase sends the signal to this
-process on its n-th call (before or after doing its work), wherever that call falls in the run.
+process on its n-th call (before or after doing its work), wherever that call falls in the run; hypothesis
+picks n, the signal and before/after (KINN_INTERRUPT_EXAMPLES=25 explores more than the default 2 per phase).
 """
 import os
 import signal

@@ -165,10 +165,11 @@ def resolve_config(problem: Problem, family: str | Family | None, form: str | No
 
 def run_dir_for(cfg: RunConfig) -> Path:
     name = cfg.name or f"{cfg.problem}-{cfg.family}-{cfg.form}-{time.strftime('%Y%m%d-%H%M%S')}"
-    path, k = Path(cfg.out) / name, 1
+    out = Path(cfg.out).resolve()  # absolute: result.json and `kinn show` name it from anywhere
+    path, k = out / name, 1
     while path.exists() and not cfg.name:
         k += 1
-        path = Path(cfg.out) / f"{name}-{k}"
+        path = out / f"{name}-{k}"
     return path
 
 
@@ -239,7 +240,7 @@ def _run(problem: Problem, family: Family, cfg: RunConfig, write: bool, start: d
     with interrupts.held(), rundir.RunDirectory(run_dir, to_toml(cfg), start is not None) as directory:
         t0, before = time.perf_counter(), start.get("wall_time", 0.0) if start is not None else 0.0
         run = Run(model, lambda: form.loss(model, problem, data.batch, weights), scorer.during, data, cfg, weights,
-                  model.hooks(family, family.config(cfg.model)), _checkpointer(directory, model, t0, before),
+                  model.hooks(family, family.config(cfg.model)), _checkpointer(directory, model, data, t0, before),
                   start["trainer"] if start is not None else None, env.group, problem, form)
         if family.trainer is None:
             history = fit(run)
@@ -286,14 +287,15 @@ def _probe(loss, data, form: Form, weights: dict) -> None:
                         + "): check the problem's data and its point sets")
 
 
-def _checkpointer(directory: rundir.RunDirectory, model, t0: float, before: float):
+def _checkpointer(directory: rundir.RunDirectory, model, data, t0: float, before: float):
     """The trainer's checkpoint callback: model, trainer state, the data's counters, the RNG states (as
     of the trainer's last commit) and the wall time so far, written atomically to model.pt (nothing
     without a run directory)."""
 
     def checkpoint(trainer_state):
-        trainer_state = dict(trainer_state)
-        data_state, rng = trainer_state.pop("data"), trainer_state.pop("rng")
+        trainer_state = dict(trainer_state)  # a foreign trainer's state has no commit: take them now
+        data_state = trainer_state.pop("data", None) or data.state()
+        rng = trainer_state.pop("rng", None) or {"torch": torch.get_rng_state(), "numpy": np.random.get_state()}
         directory.checkpoint({"model": model.state_dict(), "trainer": trainer_state, **data_state, "rng": rng,
                               "wall_time": before + time.perf_counter() - t0})
 
