@@ -136,7 +136,7 @@ def test_resume_continues_exactly_where_the_run_stopped(tmp_path, monkeypatch, f
 
     def stopped_at_step_23(self, *args):  # Ctrl-C during step 23
         calls[0] += 1
-        if calls[0] == 24:
+        if calls[0] == 25:  # the first call is the set-up's check of the loss, then one a step
             raise KeyboardInterrupt
         return real(self, *args)
 
@@ -152,8 +152,10 @@ def test_resume_continues_exactly_where_the_run_stopped(tmp_path, monkeypatch, f
     assert trace(resumed.history.rows) == trace(full.history.rows)
     assert resumed.errors == full.errors and resumed.history.adam_steps == 40
     assert kinn.load(tmp_path / "part").errors == full.errors
-    with pytest.raises(KinnError, match="give no other settings"):
-        kinn.solve(resume=tmp_path / "part", steps=5)
+    with pytest.raises(KinnError, match="only steps, lbfgs, lr, .* may change \\(got seed\\)"):
+        kinn.solve(resume=tmp_path / "part", seed=5)
+    with pytest.raises(KinnError, match="a cosine schedule is fixed by its steps"):
+        kinn.solve(resume=tmp_path / "part", steps=50)
     with pytest.raises(KinnError, match="not a kinn run directory"):
         kinn.solve(resume=tmp_path / "nothing")
 

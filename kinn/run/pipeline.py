@@ -236,7 +236,10 @@ def _run(problem: Problem, family: Family, cfg: RunConfig, write: bool, start: d
         torch.set_rng_state(start["rng"]["torch"])
         np.random.set_state(start["rng"]["numpy"])
     weights = term_weights(form, tc)
-    _probe(lambda w: form.loss(model, problem, data.batch, w), data, form, weights)
+    # the problem's own recommendations may name a term one of its forms lacks (bc with a hard condition)
+    recommended = _recommended(problem, family, cfg.family, cfg.form)["train"].get("weights", {})
+    given = [k for k, w in tc.weights.items() if recommended.get(k) != w]
+    _probe(lambda w: form.loss(model, problem, data.batch, w), data, form, weights, given)
     with interrupts.held(), rundir.RunDirectory(run_dir, to_toml(cfg), start is not None) as directory:
         t0, before = time.perf_counter(), start.get("wall_time", 0.0) if start is not None else 0.0
         run = Run(model, lambda: form.loss(model, problem, data.batch, weights), scorer.during, data, cfg, weights,
@@ -266,9 +269,9 @@ def _restore(model, start: dict, run_dir: Path) -> None:
                         "was config.toml edited?") from None
 
 
-def _probe(loss, data, form: Form, weights: dict) -> None:
+def _probe(loss, data, form: Form, weights: dict, given: list) -> None:
     """Refuse, before the run directory is made, what would only fail in training: an empty point set,
-    a weight naming no loss term, a loss already non-finite before the first step (NaN data)."""
+    a weight the user `given` naming no loss term, a loss already non-finite before the first step (NaN data)."""
     for name, t in data.batch.items():
         if isinstance(t, torch.Tensor) and t.ndim and t.shape[0] == 0:
             raise KinnError(f"the training point set '{name}' is empty: points.n_interior, n_boundary and "
@@ -276,7 +279,7 @@ def _probe(loss, data, form: Form, weights: dict) -> None:
     terms = loss({k: 1.0 for k in weights})  # every term, also those of weight 0
     names = set(terms) | set(form.weights())
     known = names | {n.split(":")[0] for n in names}
-    unknown = sorted(k for k in weights if k not in known)
+    unknown = sorted(k for k in given if k not in known)
     if unknown:
         raise KinnError(f"train.weights names no loss term: {', '.join(unknown)}; allowed: "
                         f"{', '.join(sorted(known))} (a term or the prefix before its ':')")
