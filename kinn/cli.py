@@ -18,6 +18,7 @@
 NAME is a registered problem (the catalogue or an installed package's entry point) or a problem in your own
 file, `path/to/file.py:NAME`. Mistakes (an unknown name, a bad number, a malformed file) print one line
 `kinn: error: ...` and exit 2.
+A run stopped by Ctrl-C or SIGTERM writes its run directory and exits 130 or 143 (128 + the signal).
 `--solver` and `--solvers` are the older names of `--family` and `--families`, and still work.
 """
 from __future__ import annotations
@@ -25,14 +26,26 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
+import signal
 import sys
+import threading
 
 from kinn.errors import KinnError
 from kinn.run.config import DERIVATIVES
 
 
 class _Parser(argparse.ArgumentParser):
+    commands: tuple = ()  # the top-level parser's subcommands, named when none is given
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # argparse takes "-1e-3" for an option ("--lr: expected one argument"); it is a number
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
     def error(self, message):  # one line, not argparse's usage block
+        if self.commands and "required: command" in message:
+            message = f"name a command: {', '.join(self.commands)} (kinn COMMAND --help for its options)"
         raise KinnError(message)
 
 
@@ -131,6 +144,7 @@ def parser() -> argparse.ArgumentParser:
     sh.add_argument("--edges", action="store_true",
                     help="a KAN run: draw every edge function (figures/edges.png) and score the edges (edges.json)")
     _analysis_parsers(sub)
+    p.commands = tuple(sub.choices)
     return p
 
 
@@ -255,10 +269,15 @@ def _solve(a) -> None:
                    lbfgs=a.lbfgs, lr=a.lr, device=a.device, dtype=a.dtype, seed=a.seed, out=a.out,
                    derivatives=a.derivatives,
                    progress=False if a.json else None)
+    code = 128 + result.history.signal if result.history.signal else 0
     if result.run_dir is None:  # a rank other than 0 of a torchrun run: rank 0 reports
-        return
+        return code
     s = result.summary()
     print(json.dumps(s)) if a.json else _print_summary(s)
+    if code:
+        print(f"kinn: interrupted by {signal.Signals(result.history.signal).name}: {result.run_dir} holds the "
+              f"state it stopped in; continue with kinn solve --resume {result.run_dir}", file=sys.stderr)
+    return code
 
 
 def _compare(a) -> None:
@@ -282,6 +301,9 @@ def _show(a) -> None:
 
     from kinn.run.rundir import read_json
 
+    failed = Path(a.run_dir) / "failed.json"
+    if failed.is_file() and not (Path(a.run_dir) / "result.json").exists():
+        raise KinnError(f"{a.run_dir} is a failed run: {read_json(failed)['error']}")
     if a.edges:
         return _edges(a)
     s = read_json(Path(a.run_dir) / "result.json")
@@ -375,19 +397,32 @@ def _sweep(a) -> None:
     print(f"figure: {report['figure']}")
 
 
+def _terminated(signum, frame):
+    from kinn.run.interrupts import Interrupted
+
+    raise Interrupted(signum)
+
+
 def main(argv=None) -> int:
+    """Run one command; the exit status: 0 done, 2 refused input, 128 + N stopped by signal N."""
+    from kinn.run.interrupts import signum_of
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None  # SIGTERM like Ctrl-C
     try:
         a = parser().parse_args(argv)
-        {"list": lambda: _list(), "solve": lambda: _solve(a), "compare": lambda: _compare(a),
-         "show": lambda: _show(a), "score": lambda: _score(a), "new": lambda: _new(a),
-         "symbolic": lambda: _symbolic(a), "ntk": lambda: _ntk(a), "sweep": lambda: _sweep(a)}[a.command]()
+        return {"list": lambda: _list(), "solve": lambda: _solve(a), "compare": lambda: _compare(a),
+                "show": lambda: _show(a), "score": lambda: _score(a), "new": lambda: _new(a),
+                "symbolic": lambda: _symbolic(a), "ntk": lambda: _ntk(a), "sweep": lambda: _sweep(a)}[a.command]() or 0
     except KinnError as e:
         print(f"kinn: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("kinn: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    except KeyboardInterrupt as e:
+        print(f"kinn: interrupted by {signal.Signals(signum_of(e)).name}", file=sys.stderr)
+        return 128 + signum_of(e)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -453,6 +453,8 @@ class KANConfig:
 
     def __post_init__(self):
         check_layer_options(self.grid, self.order, self.grid_range, self.base, self.basis)
+        if not isinstance(self.hidden, list):  # a string would be taken apart into its characters
+            raise KinnError(f"hidden must be a list of hidden-layer widths (e.g. [5, 5]), not {self.hidden!r}")
         check_network_options([1, *self.hidden, 1], self.between)
         for entry in self.grid_schedule:
             if len(entry) != 2 or not all(_is_int(v) for v in entry) or entry[0] < 0 or entry[1] < 1:

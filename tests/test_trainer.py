@@ -105,14 +105,14 @@ def test_ctrl_c_keeps_the_last_state():
     saved = []
 
     def interrupting():
-        if len(saved) == 0 and interrupting.n == 7:
-            raise KeyboardInterrupt
         interrupting.n += 1
+        if interrupting.n == 8:
+            raise KeyboardInterrupt
         return terms()
 
     interrupting.n = 0
     h = fit(model, interrupting, evaluate, cfg(steps=50), checkpoint=lambda state: saved.append(state["adam_steps"]))
-    assert h.stop_reason == "interrupted (Ctrl-C or SIGTERM)" and h.adam_steps == 7 and saved == [7]
+    assert h.stop_reason == "interrupted by SIGINT (Ctrl-C)" and h.signal == 2 and h.adam_steps == 7 and saved == [7]
 
 
 def test_sigterm_stops_like_ctrl_c_and_the_handler_is_restored():
@@ -124,14 +124,14 @@ def test_sigterm_stops_like_ctrl_c_and_the_handler_is_restored():
     saved = []
 
     def killed():
-        if killed.n == 4:
-            os.kill(os.getpid(), signal.SIGTERM)
         killed.n += 1
+        if killed.n == 5:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler raises here: nothing after this line runs
         return terms()
 
     killed.n = 0
     h = fit(model, killed, evaluate, cfg(steps=50), checkpoint=lambda state: saved.append(state["adam_steps"]))
-    assert h.stop_reason == "interrupted (Ctrl-C or SIGTERM)" and saved == [h.adam_steps] and h.adam_steps < 50
+    assert h.stop_reason == "interrupted by SIGTERM" and h.signal == 15 and saved == [h.adam_steps] and h.adam_steps < 50
     assert signal.getsignal(signal.SIGTERM) is before
 
 

@@ -48,6 +48,9 @@ class Reference:
             if missing:
                 raise KinnError(f"{path}: missing field(s) {', '.join('fields/' + n for n in missing)}")
             self.values = {n: np.asarray(f["fields"][n], dtype=np.float64) for n in fields}
+            bad = [n for n, v in self.values.items() if not np.isfinite(v).all()]
+            if bad:  # every error against it would be NaN
+                raise KinnError(f"{path}: fields/{bad[0]} holds NaN or infinite values; a reference must be finite")
             self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
             if self.layout == "grid":
                 names = [c.strip() for c in str(_attr(f, "coord_names", path)).split(",")]

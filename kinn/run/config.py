@@ -14,6 +14,7 @@ arguments. The resolved config is written to each run directory as `config.toml`
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -61,7 +62,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     dtype: str = "float32"            # float32 | float64
-    checkpoint_every: int = 0         # write a checkpoint every N steps (0: only at the end)
+    checkpoint_every: int = 0         # also write a checkpoint every N steps (0: by time only)
+    checkpoint_seconds: float = 300.0  # write a checkpoint once this many seconds passed since the last (0: never)
     weights: dict = field(default_factory=dict)  # loss-term weights by term name or prefix ("bc": 10)
     batch_size: int = 0               # operator runs: training samples per Adam step (0: all of them)
     weight_decay: float = 0.0         # Adam's L2 penalty on the parameters
@@ -70,13 +72,19 @@ class TrainConfig:
     on_nonfinite: str = "stop"        # stop | rollback (to the last finite log step, halving the rate; Adam only)
 
     def __post_init__(self):
+        for f in dataclasses.fields(self):  # nan and inf pass every comparison below: refuse them first
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise KinnError(f"train.{f.name} must be a finite number, got {value}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise KinnError(f"train.seed must be an integer in 0 .. 2**63 - 1, got {self.seed!r}")
         if self.weight_decay < 0:
             raise KinnError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
         for name in ("steps", "lbfgs", "batch_size", "resample_every", "eval_every", "log_every", "checkpoint_every",
                      "step_size"):
             _nonneg(name, getattr(self, name))
-        if self.time_limit < 0 or self.target_error < 0:
-            raise KinnError("train.time_limit and train.target_error must be >= 0")
+        if self.time_limit < 0 or self.target_error < 0 or self.checkpoint_seconds < 0:
+            raise KinnError("train.time_limit, train.target_error and train.checkpoint_seconds must be >= 0")
         if not self.dist_timeout > 0:
             raise KinnError(f"train.dist_timeout must be > 0 seconds, got {self.dist_timeout}")
         for name in ("lr", "lbfgs_lr", "gamma"):
@@ -88,7 +96,7 @@ class TrainConfig:
         if self.lbfgs_history < 1:
             raise KinnError(f"train.lbfgs_history must be >= 1, got {self.lbfgs_history}")
         for k, w in self.weights.items():
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < math.inf:
                 raise KinnError(f"train.weights.{k} must be a number >= 0, got {w!r}")
 
 
@@ -206,6 +214,12 @@ def read_toml(path) -> dict:
             return tomllib.load(f)
     except FileNotFoundError:
         raise KinnError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise KinnError(f"config file {path} is a folder; give a TOML file") from None
+    except OSError as e:
+        raise KinnError(f"config file {path} is unreadable: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise KinnError(f"config file {path} is not UTF-8 text; give a TOML file") from None
     except tomllib.TOMLDecodeError as e:
         raise KinnError(f"config file {path} is not valid TOML: {e}") from None
 

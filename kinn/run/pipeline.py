@@ -22,7 +22,7 @@ from kinn.forms.base import Env, Form
 from kinn.models.base import Model, n_params
 from kinn.models.family import Family
 from kinn.pde.problem import Problem
-from kinn.run import defaults, distributed, rundir
+from kinn.run import defaults, distributed, interrupts, rundir
 from kinn.run.config import PointsConfig, RunConfig, TrainConfig, from_dict, merge, read_toml, to_toml
 from kinn.run.trainer import History, Run, fit
 
@@ -62,7 +62,10 @@ class Result:
 
     def predict(self, points) -> dict[str, np.ndarray]:
         """The trained fields at points (N, D) (physical coordinates): {field name: (N,) array}."""
-        x = np.asarray(points, dtype=np.float64).reshape(-1, self.problem.dim)
+        x = np.asarray(points, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.problem.dim:
+            raise KinnError(f"points must have shape (N, {self.problem.dim}) for problem '{self.problem.name}', "
+                            f"got {x.shape}")
         env = Env(next(self.model.buffers()).device, self.dtype, distributed.Group(), self.config.train.seed)
         pred = self.form.predict(self.model, self.problem, x, env)
         return {name: pred[:, k] for k, name in enumerate(self.problem.fields)}
@@ -157,6 +160,9 @@ def resolve_config(problem: Problem, family: str | Family | None, form: str | No
     elif config is not None and not isinstance(config, dict):
         config = read_toml(config)
     config = dict(config or {})
+    for table in ("train", "points", "model"):  # merged below, where a non-table would silently vanish
+        if table in config and not isinstance(config[table], dict):
+            raise KinnError(f"{table} must be a table of settings ({table}.KEY=VALUE), got {config[table]!r}")
     if "solver" in config:  # a config file from before the family had one word
         config["family"] = config.pop("solver")
     nested = _overrides(config, overrides)
@@ -172,10 +178,11 @@ def resolve_config(problem: Problem, family: str | Family | None, form: str | No
 def run_dir_for(cfg: RunConfig) -> Path:
     problem = cfg.problem.rpartition(":")[2]  # a file spec's problem name, without its path
     name = cfg.name or f"{problem}-{cfg.family}-{cfg.form}-{time.strftime('%Y%m%d-%H%M%S')}"
-    path, k = Path(cfg.out) / name, 1
+    out = Path(cfg.out).resolve()  # absolute: result.json and `kinn show` name it from anywhere
+    path, k = out / name, 1
     while path.exists() and not cfg.name:
         k += 1
-        path = Path(cfg.out) / f"{name}-{k}"
+        path = out / f"{name}-{k}"
     return path
 
 
@@ -199,16 +206,19 @@ def solve(problem: str | Problem | None = None, family: str | Family | None = No
     overrides: any train or points setting by name (steps=2000, lbfgs=500, dtype="float64", seed=1,
                n_interior=4000), or train={...}, points={...}, model={...}; out=, name= for the run dir.
     write:     write the run directory (config, history, fields, figures, checkpoint).
-    resume:    a run directory to continue from its last checkpoint, with its own config.toml; on the
-               same device and dtype the Adam stage continues exactly as if never stopped.
+    resume:    a run directory to continue from its last checkpoint, with its own config.toml (pass your own
+               `Problem` as `problem` if it is not registered); on the same device and dtype it continues
+               exactly as if never stopped. Only RESUME_KEYS may change (steps=, lbfgs=, lr=, ...); a
+               change is written to its config.toml.
     tuned:     start from the problem's recommended settings (`Problem.defaults`); False: from kinn's
                defaults alone, as for a problem nobody tuned (scripts/defaults_study.py).
+
+    A run stopped by Ctrl-C or SIGTERM returns normally, its history saying so (`history.signal`).
     """
     family = family or solver
     start = None
     if resume is not None:
-        cfg, start = _resumable(Path(resume), family, form, config, overrides)
-        problem = registry.get_problem(problem or cfg.problem) if not isinstance(problem, Problem) else problem
+        problem, cfg, start = _resumable(Path(resume), problem, family, form, config, overrides)
     else:
         if problem is None:
             raise KinnError("name a problem to solve, or give resume=RUN_DIR")
@@ -216,86 +226,171 @@ def solve(problem: str | Problem | None = None, family: str | Family | None = No
         problem = registry.get_problem(problem) if isinstance(problem, str) else problem
         cfg = resolve_config(problem, family, form, config, source=source, tuned=tuned, **overrides)
     family = family if isinstance(family, Family) else registry.get_family(cfg.family)
-    return _run(problem, family, cfg, write, start, Path(resume) if resume is not None else None)
+    return _run(problem, family, cfg, write, start, Path(resume).resolve() if resume is not None else None)
 
 
 def _run(problem: Problem, family: Family, cfg: RunConfig, write: bool, start: dict | None,
          resume_dir: Path | None) -> Result:
-    """The pipeline: build, draw, score, train, score, write."""
+    """The pipeline: build, draw, score, train, score, write. Every check comes before the run directory
+    is made; a failure after that leaves it marked failed (`kinn.run.rundir.RunDirectory`)."""
     form, tc = problem.form(cfg.form), cfg.train
     device = distributed.local_device(resolve_device(tc.device))
     env = Env(device, getattr(torch, tc.dtype), distributed.setup(tc.dist_timeout, device), tc.seed)
     family.check(problem, cfg.form, family.config(cfg.model), tc)
+    run_dir = (resume_dir or run_dir_for(cfg)) if write and env.group.main else None
+    if run_dir is not None and resume_dir is None:
+        rundir.check_writable(run_dir)  # before any work, not after it
     torch.manual_seed(tc.seed)  # the same initial parameters on every rank
-    with family.precision(env.dtype):
-        model = form.build(problem, family, cfg).to(device=env.device, dtype=env.dtype)
-    data = form.data(problem, model, cfg, env, start)
-    scorer = form.scorer(problem, model, cfg, env, data)
+    try:
+        with family.precision(env.dtype):
+            model = form.build(problem, family, cfg).to(device=env.device, dtype=env.dtype)
+        data = form.data(problem, model, cfg, env, start)
+        scorer = form.scorer(problem, model, cfg, env, data)
+    except MemoryError:
+        raise KinnError(f"out of memory setting up the run (points: {dataclasses.asdict(cfg.points)}); "
+                        "lower the point counts") from None
     if start is not None:
-        model.load_state_dict(start["model"])
+        _restore(model, start, resume_dir)
         torch.set_rng_state(start["rng"]["torch"])
         np.random.set_state(start["rng"]["numpy"])
-    run_dir = (resume_dir or run_dir_for(cfg)) if write and env.group.main else None
-    if run_dir is not None and resume_dir is None:  # made once the input has passed every check
-        rundir.write_text(run_dir / "config.toml", to_toml(cfg))
     weights = term_weights(form, tc)
-    run = Run(model, lambda: form.loss(model, problem, data.batch, weights), scorer.during, data, cfg, weights,
-              model.hooks(family, family.config(cfg.model)), _checkpointer(run_dir, model, data),
-              start["trainer"] if start is not None else None, env.group, problem, form)
-    t0 = time.perf_counter()
-    history = (family.trainer or fit)(run)
-    wall = time.perf_counter() - t0
-    errors, residual = scorer.final()
-    result = Result(problem, family, cfg, model, history, errors, residual, run_dir, wall, data.batch,
-                    scorer.eval_points, dict(scorer.checks), problem.reference_label())
-    if run_dir is not None:
-        scorer.write(result)
+    # the problem's own recommendations may name a term one of its forms lacks (bc with a hard condition)
+    recommended = _recommended(problem, family, cfg.family, cfg.form)["train"].get("weights", {})
+    given = [k for k, w in tc.weights.items() if recommended.get(k) != w]
+    _probe(lambda w: form.loss(model, problem, data.batch, w), data, form, weights, given)
+    with interrupts.held(), rundir.RunDirectory(run_dir, to_toml(cfg), start is not None) as directory:
+        t0, before = time.perf_counter(), start.get("wall_time", 0.0) if start is not None else 0.0
+        run = Run(model, lambda: form.loss(model, problem, data.batch, weights), scorer.during, data, cfg, weights,
+                  model.hooks(family, family.config(cfg.model)), _checkpointer(directory, model, data, t0, before),
+                  start["trainer"] if start is not None else None, env.group, problem, form)
+        if family.trainer is None:
+            history = fit(run)
+        else:  # a foreign loop does not hold signals: it may be stopped anywhere
+            with interrupts.interruptible():
+                history = family.trainer(run)
+        errors, residual = scorer.final()
+        result = Result(problem, family, cfg, model, history, errors, residual, run_dir,
+                        before + time.perf_counter() - t0, data.batch, scorer.eval_points, dict(scorer.checks),
+                        problem.reference_label())
+        if run_dir is not None:
+            scorer.write(result)
+        history.signal = history.signal or interrupts.take()  # a signal during the final writes
     return result
 
 
-def _checkpointer(run_dir: Path | None, model, data):
-    """The trainer's checkpoint callback: model, trainer state, the data's counters and the RNG states,
-    written atomically to run_dir/model.pt (nothing without a run directory)."""
+def _restore(model, start: dict, run_dir: Path) -> None:
+    """A checkpoint's parameters into a freshly built model."""
+    try:
+        model.load_state_dict(start["model"])
+    except (RuntimeError, KeyError) as e:
+        first = str(e).strip().splitlines()[-1].strip() if str(e).strip() else type(e).__name__
+        raise KinnError(f"{run_dir / 'model.pt'} does not fit the network its config.toml describes ({first}); "
+                        "was config.toml edited?") from None
+
+
+def _probe(loss, data, form: Form, weights: dict, given: list) -> None:
+    """Refuse, before the run directory is made, what would only fail in training: an empty point set,
+    a weight the user `given` naming no loss term, a loss already non-finite before the first step (NaN data)."""
+    for name, t in data.batch.items():
+        if isinstance(t, torch.Tensor) and t.ndim and t.shape[0] == 0:
+            raise KinnError(f"the training point set '{name}' is empty: points.n_interior, n_boundary and "
+                            "n_initial must give every set at least one point")
+    terms = loss({k: 1.0 for k in weights})  # every term, also those of weight 0
+    names = set(terms) | set(form.weights())
+    known = names | {n.split(":")[0] for n in names}
+    unknown = sorted(k for k in given if k not in known)
+    if unknown:
+        raise KinnError(f"train.weights names no loss term: {', '.join(unknown)}; allowed: "
+                        f"{', '.join(sorted(known))} (a term or the prefix before its ':')")
+    bad = {k: float(v.detach()) for k, v in terms.items()
+           if weights.get(k, weights.get(k.split(':')[0], 1.0)) and not torch.isfinite(v.detach()).all()}
+    if bad:
+        raise KinnError("the loss is non-finite before training (" + ", ".join(f"{k}={v:.3g}" for k, v in bad.items())
+                        + "): check the problem's data and its point sets")
+
+
+def _checkpointer(directory: rundir.RunDirectory, model, data, t0: float, before: float):
+    """The trainer's checkpoint callback: model, trainer state, the data's counters, the RNG states (as
+    of the trainer's last commit) and the wall time so far, written atomically to model.pt (nothing
+    without a run directory)."""
 
     def checkpoint(trainer_state):
-        if run_dir is not None:
-            rundir.save_checkpoint(run_dir / "model.pt", {
-                "model": model.state_dict(), "trainer": trainer_state, **data.state(),
-                "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state()}})
+        trainer_state = dict(trainer_state)  # a foreign trainer's state has no commit: take them now
+        data_state = trainer_state.pop("data", None) or data.state()
+        rng = trainer_state.pop("rng", None) or {"torch": torch.get_rng_state(), "numpy": np.random.get_state()}
+        directory.checkpoint({"model": model.state_dict(), "trainer": trainer_state, **data_state, "rng": rng,
+                              "wall_time": before + time.perf_counter() - t0})
 
     return checkpoint
 
 
 def run_config(run_dir: Path) -> RunConfig:
     """The resolved config a run directory was made with (its config.toml)."""
-    if not (run_dir / "config.toml").exists():
+    if not run_dir.is_dir():
+        raise KinnError(f"{run_dir} is not a kinn run directory (not a folder)")
+    if not (run_dir / "config.toml").is_file():
         raise KinnError(f"{run_dir} is not a kinn run directory (no config.toml)")
-    return from_dict(RunConfig, read_toml(run_dir / "config.toml"))
+    data = read_toml(run_dir / "config.toml")
+    if "problem" not in data:
+        raise KinnError(f"{run_dir / 'config.toml'} names no problem: it is empty or truncated")
+    return from_dict(RunConfig, data)
 
 
-def _resumable(run_dir: Path, family, form, config, overrides) -> tuple[RunConfig, dict]:
-    """The config and last checkpoint of a run directory to resume; nothing else may be changed."""
-    if family or form or config or any(v is not None for k, v in overrides.items() if k != "progress"):
-        raise KinnError("resume continues a run with its own config.toml; give no other settings")
+# what `resume` may change: the budget, the rate and the stop rules, never what the network or data are
+RESUME_KEYS = ("steps", "lbfgs", "lr", "time_limit", "target_error", "checkpoint_every", "checkpoint_seconds")
+
+
+def _resumable(run_dir: Path, problem, family, form, config, overrides) -> tuple[Problem, RunConfig, dict]:
+    """The problem, config (with RESUME_KEYS changes) and last checkpoint of a run directory to resume."""
+    given = {k: v for k, v in overrides.items() if v is not None and k != "progress"}
+    if family or form or config or set(given) - set(RESUME_KEYS):
+        other = [k for k, v in (("family", family), ("form", form), ("config", config)) if v]
+        other += sorted(set(given) - set(RESUME_KEYS))
+        raise KinnError(f"resume continues a run with its own config.toml; only {', '.join(RESUME_KEYS)} may "
+                        f"change (got {', '.join(other)})")
     cfg = run_config(run_dir)
-    if overrides.get("progress") is not None:
-        cfg.train.progress = overrides["progress"]
+    name = problem.name if isinstance(problem, Problem) else problem
+    if name is not None and name != cfg.problem:
+        raise KinnError(f"{run_dir} is a run of problem '{cfg.problem}', not '{name}': resume it without naming "
+                        "another problem")
+    if not isinstance(problem, Problem):
+        if cfg.problem not in registry.problem_names():
+            raise KinnError(f"{run_dir} is a run of problem '{cfg.problem}', which is not registered: pass your "
+                            "Problem (kinn.solve(problem, resume=...), kinn.load(run_dir, problem=...))")
+        problem = registry.get_problem(cfg.problem)
     start = rundir.load_checkpoint(run_dir / "model.pt")
     if "trainer" not in start:
         raise KinnError(f"{run_dir / 'model.pt'} holds no trainer state to resume from")
-    return cfg, start
+    cfg = _changed(cfg, given, start["trainer"])
+    if overrides.get("progress") is not None:
+        cfg.train.progress = overrides["progress"]
+    return problem, cfg, start
+
+
+def _changed(cfg: RunConfig, given: dict, trainer: dict) -> RunConfig:
+    """The config with a resume's changes, checked like any config; refused where they cannot apply."""
+    train = from_dict(TrainConfig, {**dataclasses.asdict(cfg.train), **given}, "train.")
+    if train.steps != cfg.train.steps and trainer.get("lbfgs_iters", 0):
+        raise KinnError(f"the run is in its L-BFGS stage ({trainer['lbfgs_iters']} iterations done): more Adam "
+                        "steps cannot follow them; give lbfgs= instead")
+    if train.steps != cfg.train.steps and cfg.train.schedule == "cosine":
+        raise KinnError("a cosine schedule is fixed by its steps: resume cannot change train.steps")
+    return dataclasses.replace(cfg, train=train)
 
 
 def load(run_dir, problem: Problem | None = None) -> Result:
     """The `Result` of a finished run directory (pass `problem` for a problem that is not registered)."""
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()
     cfg = run_config(run_dir)
+    if problem is None and cfg.problem not in registry.problem_names():
+        raise KinnError(f"{run_dir} is a run of problem '{cfg.problem}', which is not registered: pass your "
+                        "Problem as kinn.load(run_dir, problem=...)")
     problem = problem or registry.get_problem(cfg.problem)
     family = registry.get_family(cfg.family)
     model = problem.form(cfg.form).build(problem, family, cfg).to(dtype=getattr(torch, cfg.train.dtype))
-    model.load_state_dict(rundir.load_checkpoint(run_dir / "model.pt")["model"])
+    _restore(model, rundir.load_checkpoint(run_dir / "model.pt"), run_dir)
     h = rundir.read_json(run_dir / "history.json")
     summary = rundir.read_json(run_dir / "result.json")
-    errors = {f"{k}/{n}": e for n, v in summary["errors"].items() for k, e in v.items()}
+    errors = {f"{k}/{n}": e for n, v in summary["errors"].items() for k, e in v.items() if e is not None}
     return Result(problem, family, cfg, model, History(**h), errors, summary.get("residual_rms"), run_dir,
                   summary["wall_time"], checks=summary.get("checks", {}), reference=summary.get("reference"))

@@ -7,11 +7,14 @@
     fields.vtu     the same for ParaView (a point cloud of vertex cells)
     model.pt       checkpoint: network, optimiser and scheduler state, step, history, point-set draw
     figures/       fields.png (prediction, reference, error) and history.png (loss and error curves)
+    failed.json    only after a failure: the error and what is left to resume from (see `RunDirectory`)
 """
 from __future__ import annotations
 
 import json
+import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -43,15 +46,31 @@ def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
+def _strict(obj):
+    """NaN and infinities as null: JSON has no such numbers, and strict parsers reject them."""
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
 def write_json(path: Path, obj) -> None:
-    write_text(path, json.dumps(obj, indent=1, default=float) + "\n")
+    write_text(path, json.dumps(_strict(obj), indent=1, default=float, allow_nan=False) + "\n")
 
 
 def read_json(path: Path):
+    path = Path(path)
+    if path.parent.exists() and not path.parent.is_dir():
+        raise KinnError(f"{path.parent} is a file, not a kinn run directory")
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(path.read_text())
     except FileNotFoundError:
         raise KinnError(f"{path} not found: is this a kinn run directory?") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise KinnError(f"{path} is unreadable: {e}") from None
     except json.JSONDecodeError as e:
         raise KinnError(f"{path} is not valid JSON: {e}") from None
 
@@ -64,10 +83,77 @@ def save_checkpoint(path: Path, state: dict) -> None:
 def load_checkpoint(path: Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):
         raise KinnError(f"checkpoint {path} not found") from None
     except Exception as e:  # a truncated or foreign file
         raise KinnError(f"checkpoint {path} is unreadable: {e}") from None
+
+
+def check_writable(run_dir: Path) -> None:
+    """Refuse a run directory that could not be made or written (a file in the way, no permission), before
+    any work is done rather than after it."""
+    existing = Path(run_dir).resolve()
+    while not existing.exists():
+        existing = existing.parent
+    if existing == Path(run_dir).resolve() and not existing.is_dir():
+        raise KinnError(f"the run directory {run_dir} is a file")
+    if not existing.is_dir():
+        raise KinnError(f"cannot make the run directory {run_dir}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise KinnError(f"cannot write the run directory {run_dir}: {existing} is not writable")
+
+
+class RunDirectory:
+    """A run directory while its run trains, as a context manager. What it guarantees:
+
+    - it is made (with config.toml) only on entering, after every check of the input has passed;
+      entering also removes the temporary files a killed write left (`.NAME.*.tmp`);
+    - on leaving with an error (or an interruption no checkpoint was written for), a directory with no
+      checkpoint is removed if this run made it; one with a checkpoint keeps it, loses result.json (it
+      would describe an earlier state) and gains failed.json with the error, and `kinn solve --resume`
+      continues from the checkpoint;
+    - on leaving normally an earlier failed.json is removed: result.json is written last by the scorer.
+    `path` None (no run directory, or a rank other than 0) makes every method a no-op.
+    """
+
+    def __init__(self, path: Path | None, config: str, resumed: bool):
+        self.path, self.config, self.resumed, self.made = path, config, resumed, False
+
+    def __enter__(self) -> RunDirectory:
+        if self.path is None:
+            return self
+        self.made = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        for stale in self.path.rglob(".*.tmp"):  # a write killed with kill -9
+            stale.unlink()
+        if not self.resumed:  # a new run under an old run's name replaces it: nothing of the old one may stay
+            for old in ("model.pt", "result.json", "history.json", "failed.json"):
+                (self.path / old).unlink(missing_ok=True)
+        if not self.resumed or (self.path / "config.toml").read_text() != self.config:
+            write_text(self.path / "config.toml", self.config)  # a resume's changes are written too
+        return self
+
+    def checkpoint(self, state: dict) -> None:
+        if self.path is not None:
+            save_checkpoint(self.path / "model.pt", state)
+
+    def __exit__(self, kind, error, tb) -> None:
+        if self.path is None:
+            return
+        if kind is None:
+            (self.path / "failed.json").unlink(missing_ok=True)
+        elif not (self.path / "model.pt").exists():
+            if self.made:
+                shutil.rmtree(self.path, ignore_errors=True)
+        else:
+            (self.path / "result.json").unlink(missing_ok=True)
+            reason = str(error) if isinstance(error, KinnError) else f"{kind.__name__}: {error}"
+            write_json(self.path / "failed.json", {
+                "error": reason, "resume": f"kinn solve --resume {self.path} (from the checkpoint in model.pt; "
+                                           "--lr, --steps, --lbfgs may change)"})
+            if isinstance(error, KinnError):
+                raise KinnError(f"{error}; {self.path} keeps its last finite checkpoint: continue with kinn solve "
+                                f"--resume {self.path} (e.g. with a lower --lr)") from None
 
 
 def write_fields(run_dir: Path, x: np.ndarray, pred: np.ndarray, ref: np.ndarray | None, fields, coords) -> None:

@@ -7,19 +7,21 @@ extension), the scorer's held-out errors, and a checkpoint callback.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from kinn.errors import KinnError
+from kinn.run import interrupts
 from kinn.run.config import TrainConfig
 from kinn.run.distributed import Group
 
@@ -34,6 +36,8 @@ class History:
     lbfgs_iters: int = 0
     train_time: float = 0.0           # wall time spent optimising, evaluation excluded
     rollbacks: int = 0                # non-finite losses recovered from (train.on_nonfinite = "rollback")
+    lbfgs_evals: int = 0              # L-BFGS loss evaluations (its budget is 5/4 of train.lbfgs)
+    signal: int = 0                   # the signal that stopped the run (2: SIGINT, 15: SIGTERM), 0 if none
 
     @property
     def steps(self) -> int:
@@ -56,11 +60,11 @@ class Run:
                   before every L-BFGS chunk, `hook_points()` for the hooks.
     hooks:        {name: hook(step, x) -> bool}, called before every Adam step with the data's hook points;
                   True when the hook replaced parameters (the optimiser is rebuilt).
-    checkpoint(state): called with the trainer's state every `train.checkpoint_every` Adam steps, at the
-                  end, and on Ctrl-C or SIGTERM.
+    checkpoint(state): called with the trainer's state (`_Loop.state`: counters, history, optimisers, the
+                  data's counters and RNG states at the last commit) every `train.checkpoint_every` steps or
+                  `train.checkpoint_seconds`, at the end, and on Ctrl-C or SIGTERM; only of finite states.
     resume:       such a state: continue from it. With the model's parameters restored by the caller, the
-                  Adam stage continues exactly as the uninterrupted run would have; a run stopped during
-                  L-BFGS restarts L-BFGS (fresh curvature history) for the iterations it had left.
+                  run continues exactly as the uninterrupted run would have, in the Adam and L-BFGS stages.
     group:        a `kinn.run.distributed.Group`: in a torchrun run, gradients and losses are averaged over
                   its ranks after every backward pass, and rank 0's parameters win after a hook.
     problem, form, cfg: what the run solves, for a family's own trainer (the DeepXDE row).
@@ -97,47 +101,73 @@ def _schedule(opt, cfg: TrainConfig):
 
 def _finite(loss: float, terms: dict, step: int, where: str) -> None:
     if not math.isfinite(loss):
-        bad = ", ".join(f"{k}={v:.3g}" for k, v in terms.items())
-        raise KinnError(f"non-finite loss at {where} step {step} ({bad}); lower the learning rate, use dtype "
-                        "float64, set train.on_nonfinite = \"rollback\", or check the problem's data; the last "
-                        "periodic checkpoint (train.checkpoint_every) holds the last good state")
+        bad = ", ".join(f"{k}={float(v.detach()):.3g}" for k, v in terms.items())
+        raise KinnError(f"non-finite loss at {where} step {step} ({bad}): lower train.lr, use dtype float64, "
+                        "set train.on_nonfinite = \"rollback\", or check the problem's data")
 
 
-def _sigterm_as_interrupt() -> Callable[[], None]:
-    """Let SIGTERM (a scheduler's kill) stop training like Ctrl-C, so the last state is still written.
-    Returns the function that restores the previous handler; signals can only be set from the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
+def interruption(signum: int) -> str:
+    """The stop reason of a run stopped by a signal."""
+    return f"interrupted by {signal.Signals(signum).name}" + (" (Ctrl-C)" if signum == signal.SIGINT else "")
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+def _rng() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state()}
 
 
 class _Loop:
-    """The loop's moving parts: optimiser, schedule, history and clocks, in one place instead of closures."""
+    """The loop's moving parts: optimisers, schedule, history and clocks, in one place instead of closures.
+
+    What a checkpoint stores changes only at commit points (the end of an Adam step or an L-BFGS chunk), so
+    `state()` is one consistent moment whenever it is called: the model and optimisers are never left
+    between two commits (only gradients change in the windows a signal may interrupt; an interrupted
+    L-BFGS chunk is undone), and the data's counters and the RNG states are the ones taken at the commit.
+    """
 
     def __init__(self, run: Run):
         self.run, self.cfg = run, run.cfg.train
         resume = run.resume or {}
-        self.hist = History(list(resume.get("rows", [])), adam_steps=resume.get("adam_steps", 0),
-                            lbfgs_iters=resume.get("lbfgs_iters", 0))
-        self.t_start = time.perf_counter() - resume.get("train_time", 0.0)  # time already spent counts
-        self.t_eval = 0.0
+        # a run that stopped by its own rule stays stopped, unless its budget or stop rules changed since
+        stopped = resume.get("stop_reason", "") if resume.get("budget") == self.budget() else ""
+        self.hist = History(list(resume.get("rows", [])), stopped, resume.get("adam_steps", 0),
+                            lbfgs_iters=resume.get("lbfgs_iters", 0), rollbacks=resume.get("rollbacks", 0),
+                            lbfgs_evals=resume.get("lbfgs_evals", 0))
         self.params = [p for p in run.model.parameters() if p.requires_grad]
         self.opt = torch.optim.Adam(self.params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         self.sched = _schedule(self.opt, self.cfg)
+        self.lbfgs: torch.optim.LBFGS | None = None
+        self.lbfgs_resume = resume.get("lbfgs")
+        self.lr_factor = resume.get("lr_factor", 1.0)  # the rollbacks' halvings
         if "optimizer" in resume:
             self.opt.load_state_dict(resume["optimizer"])
             self.sched.load_state_dict(resume["scheduler"])
-        self.good = None  # (parameters, optimiser state, step) at the last finite log step, for rollbacks
+            self.rescale(self.cfg.lr / resume.get("lr", self.cfg.lr))  # config.toml's rate wins
+        self.good = None  # the last verified-finite state, for rollbacks
+        self.commit()
         self.bar = tqdm(total=self.cfg.steps + self.cfg.lbfgs, file=sys.stderr, dynamic_ncols=True, leave=False,
                         disable=None if self.cfg.progress and run.group.main else True)
+        # the clock starts after the optimiser's first construction, which imports torch._dynamo (seconds)
+        self.t_start = time.perf_counter() - resume.get("train_time", 0.0)  # time already spent counts
+        self.t_other = 0.0  # evaluation and checkpoints: not training time
+        self.t_checkpoint = time.perf_counter()
+
+    def budget(self) -> list:
+        """The settings that decide when the run stops."""
+        return [self.cfg.steps, self.cfg.lbfgs, self.cfg.time_limit, self.cfg.target_error]
+
+    def commit(self) -> None:
+        """The data's counters and the RNG states at this consistent moment, for the next checkpoint."""
+        self.data_state, self.rng = copy.deepcopy(self.run.data.state()), _rng()
+
+    def rescale(self, factor: float) -> None:
+        """Multiply the Adam rate, now and in the schedule, by `factor`."""
+        if factor != 1.0:
+            self.sched.base_lrs = [rate * factor for rate in self.sched.base_lrs]
+            for group in self.opt.param_groups:
+                group["lr"] *= factor
 
     def elapsed(self) -> float:
-        return time.perf_counter() - self.t_start - self.t_eval
+        return time.perf_counter() - self.t_start - self.t_other
 
     def loss(self, terms: dict) -> torch.Tensor:
         return sum(weight(k, self.run.weights) * v for k, v in terms.items())
@@ -147,10 +177,16 @@ class _Loop:
         loss.backward()
         return self.run.group.average(loss, self.params)
 
+    def finite_now(self) -> bool:
+        """Whether the current parameters and the loss at them are finite (one forward pass, no update)."""
+        if not all(torch.isfinite(p).all() for p in self.params):
+            return False
+        return math.isfinite(float(self.loss(self.run.terms()).detach()))
+
     def evaluate(self) -> dict:  # evaluation time is not training time
         t = time.perf_counter()
         errors = self.run.score()
-        self.t_eval += time.perf_counter() - t
+        self.t_other += time.perf_counter() - t
         return errors
 
     def record(self, step: int, phase: str, loss: float, terms: dict, lr: float, errors=None) -> None:
@@ -174,10 +210,25 @@ class _Loop:
         return ""
 
     def state(self) -> dict:
-        return {"adam_steps": self.hist.adam_steps, "lbfgs_iters": self.hist.lbfgs_iters, "rows": self.hist.rows,
-                "train_time": self.elapsed(), "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict()}
+        """Everything a resume continues from exactly (the model's parameters are the caller's)."""
+        return {"adam_steps": self.hist.adam_steps, "lbfgs_iters": self.hist.lbfgs_iters,
+                "stop_reason": "" if self.hist.signal else self.hist.stop_reason, "budget": self.budget(),
+                "lbfgs_evals": self.hist.lbfgs_evals, "rollbacks": self.hist.rollbacks, "rows": self.hist.rows,
+                "train_time": self.elapsed(), "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+                "lbfgs": self.lbfgs.state_dict() if self.lbfgs is not None else self.lbfgs_resume, "lr": self.cfg.lr,
+                "lr_factor": self.lr_factor, "data": self.data_state, "rng": self.rng}
 
-    def run_hooks(self, step: int) -> None:
+    def checkpoint(self, due: bool) -> None:
+        """A periodic checkpoint when `due` or train.checkpoint_seconds have passed, only of a finite state."""
+        cfg, now = self.cfg, time.perf_counter()
+        if self.run.checkpoint is None or not (due or 0 < cfg.checkpoint_seconds <= now - self.t_checkpoint):
+            return
+        if self.finite_now():  # never a checkpoint of a diverged state: the loss at these very weights
+            self.run.checkpoint(self.state())
+            self.t_checkpoint = time.perf_counter()
+        self.t_other += time.perf_counter() - now
+
+    def run_hooks(self, step: int) -> bool:
         """The family's hooks; new parameters (a grid extension) need a new optimiser at the same rate."""
         x = self.run.data.hook_points()
         changed = [h(step, x) for h in self.run.hooks.values()]  # call every hook, not just the first
@@ -189,87 +240,122 @@ class _Loop:
             self.sched = _schedule(self.opt, self.cfg)
             for group in self.opt.param_groups:
                 group["lr"] = lr
+        return any(changed)
 
-    def rollback(self, step: int, lr: float) -> bool:
-        """On a non-finite loss with train.on_nonfinite = "rollback": back to the last finite log step's
-        parameters and optimiser state at half the rate (True), at most 5 times."""
+    def keep_good(self, step: int) -> None:
+        """Remember this state for a rollback, if the loss at these weights is finite."""
+        if self.finite_now():
+            self.good = (copy.deepcopy(self.run.model.state_dict()), copy.deepcopy(self.opt.state_dict()),
+                         copy.deepcopy(self.sched.state_dict()), step, self.lr_factor)
+
+    def rollback(self, step: int) -> bool:
+        """On a non-finite loss with train.on_nonfinite = "rollback": back to the last verified-finite state
+        at half the rate it had reached (True), at most 5 times."""
         if not (self.cfg.on_nonfinite == "rollback" and self.good and self.hist.rollbacks < 5):
             return False
-        self.run.model.load_state_dict(self.good[0])
-        self.opt.load_state_dict(self.good[1])
-        self.sched.base_lrs = [rate / 2 for rate in self.sched.base_lrs]
-        for group in self.opt.param_groups:
-            group["lr"] /= 2
+        model, opt, sched, good_step, factor = self.good
+        self.run.model.load_state_dict(model)
+        self.opt.load_state_dict(opt)
+        self.sched.load_state_dict(sched)
+        self.lr_factor /= 2
+        self.rescale(self.lr_factor / factor)  # the restored state carries the rate it had then
         self.hist.rollbacks += 1
-        print(f"kinn: non-finite loss at step {step}: rolled back to step {self.good[2]}, learning rate "
+        print(f"kinn: non-finite loss at step {step}: rolled back to step {good_step}, learning rate "
               f"halved to {self.opt.param_groups[0]['lr']:.3g}", file=sys.stderr)
         return True
 
 
 def fit(run: Run) -> History:
-    """Train `run.model`'s parameters on the weighted sum of `run.terms()`; return the history."""
-    loop = _Loop(run)
-    cfg, hist, data = loop.cfg, loop.hist, run.data
-    stop_on_sigterm = _sigterm_as_interrupt()
-    try:
-        # ---- stage 1: Adam ---------------------------------------------------------------------------
-        loop.bar.update(hist.steps)
-        for step in range(hist.adam_steps, cfg.steps):
-            data.before_step(step)  # resample, redraw a quadrature, or take the next batch
-            if run.hooks:
-                loop.run_hooks(step)
-            loop.opt.zero_grad(set_to_none=True)
-            terms = run.terms()
-            loss = loop.backward(loop.loss(terms))
-            lr = loop.opt.param_groups[0]["lr"]  # the rate this step uses
-            loop.opt.step()
-            loop.sched.step()
-            hist.adam_steps = step + 1
-            last = step + 1 == cfg.steps
-            eval_now = last or (cfg.eval_every and step % cfg.eval_every == 0)
-            if eval_now or (cfg.log_every and step % cfg.log_every == 0):
-                value = float(loss.detach())  # a CPU-GPU sync: only at log and evaluation steps
-                if not math.isfinite(value) and loop.rollback(step, lr):
-                    continue
-                _finite(value, terms, step, "Adam")
-                if cfg.on_nonfinite == "rollback":
-                    loop.good = (copy.deepcopy(run.model.state_dict()), copy.deepcopy(loop.opt.state_dict()), step)
-                errors = loop.evaluate() if eval_now else {}
-                loop.record(step, "adam", value, terms, lr, errors)
-                if (reason := loop.reached(errors)):
-                    hist.stop_reason = reason
-                    break
-            if run.checkpoint is not None and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
-                _finite(float(loss.detach()), terms, step, "Adam")  # never checkpoint a diverged state
-                run.checkpoint(loop.state())
-            loop.bar.update()
-            if (reason := loop.out_of_time()):
-                hist.stop_reason = reason
-                break
+    """Train `run.model`'s parameters on the weighted sum of `run.terms()`; return the history.
 
-        # ---- stage 2: L-BFGS on the last point set (or a fresh draw a chunk), in chunks so progress is logged
-        if cfg.lbfgs > hist.lbfgs_iters and not hist.stop_reason:
-            hist.stop_reason = _lbfgs(loop)
-        if not hist.stop_reason:
-            hist.stop_reason = "step budget used"
-    except KeyboardInterrupt:
-        hist.stop_reason = "interrupted (Ctrl-C or SIGTERM)"
-    finally:
-        stop_on_sigterm()
-        loop.bar.close()
-        hist.train_time = loop.elapsed()
-    if run.checkpoint is not None:
-        run.checkpoint(loop.state())
+    Ctrl-C and SIGTERM are held until the loop is at a consistent point (see `kinn.run.interrupts`): the
+    run stops there, `History.signal` says which signal, and the checkpoint is written from that state."""
+    with interrupts.held():
+        loop = _Loop(run)
+        hist = loop.hist
+        try:
+            if not hist.stop_reason:
+                loop.bar.update(hist.steps)
+                hist.stop_reason = _adam(loop)
+            if loop.cfg.lbfgs > hist.lbfgs_iters and not hist.stop_reason:
+                hist.stop_reason = _lbfgs(loop)
+            hist.stop_reason = hist.stop_reason or "step budget used"
+        except KeyboardInterrupt as e:
+            hist.signal = interrupts.signum_of(e)
+            hist.stop_reason = interruption(hist.signal)
+        finally:
+            loop.bar.close()
+            hist.train_time = loop.elapsed()
+        if not loop.finite_now():
+            raise KinnError(f"the loss is non-finite after {hist.steps} steps (they ended: {hist.stop_reason}): "
+                            "lower train.lr, use dtype float64, or set train.on_nonfinite = \"rollback\"")
+        if run.checkpoint is not None:
+            run.checkpoint(loop.state())
+        hist.signal = hist.signal or interrupts.take()  # a signal during the last checkpoint
     return hist
 
 
+def _adam(loop: _Loop) -> str:
+    """The Adam stage; returns why it stopped early ("" at the end of its budget)."""
+    run, cfg, hist, data = loop.run, loop.cfg, loop.hist, loop.run.data
+    for step in range(hist.adam_steps, cfg.steps):
+        interrupts.check()
+        data.before_step(step)  # resample, redraw a quadrature, or take the next batch
+        changed = data.state() != loop.data_state
+        if run.hooks:
+            changed = loop.run_hooks(step) or changed
+        # only gradients change in the forward and backward pass, so a signal may stop the run there, unless
+        # this step's preparation changed what a checkpoint stores (a new draw, a grid extension)
+        with interrupts.interruptible() if not changed else contextlib.nullcontext():
+            loop.opt.zero_grad(set_to_none=True)
+            terms = run.terms()
+            loss = loop.backward(loop.loss(terms))
+        if (reason := _adam_commit(loop, step, loss, terms)):
+            return reason
+    return ""
+
+
+def _adam_commit(loop: _Loop, step: int, loss: torch.Tensor, terms: dict) -> str:
+    """Step, count, log, evaluate and checkpoint step `step` as one (signals held); why to stop, or ""."""
+    cfg, hist = loop.cfg, loop.hist
+    last = step + 1 == cfg.steps
+    eval_now = last or (cfg.eval_every and step % cfg.eval_every == 0)
+    log_now = eval_now or (cfg.log_every and step % cfg.log_every == 0)
+    value = float(loss.detach()) if log_now else 0.0  # a CPU-GPU sync: only at log and evaluation steps
+    lr = loop.opt.param_groups[0]["lr"]  # the rate this step uses
+    if log_now and not math.isfinite(value):
+        if not loop.rollback(step):
+            _finite(value, terms, step, "Adam")
+        hist.adam_steps = step + 1
+        loop.commit()
+        return ""
+    loop.opt.step()
+    loop.sched.step()
+    hist.adam_steps = step + 1
+    loop.commit()
+    reason = ""
+    if log_now:
+        if cfg.on_nonfinite == "rollback":
+            loop.keep_good(step)
+        errors = loop.evaluate() if eval_now else {}
+        loop.record(step, "adam", value, terms, lr, errors)
+        reason = loop.reached(errors)
+    loop.checkpoint(bool(cfg.checkpoint_every) and (step + 1) % cfg.checkpoint_every == 0)
+    loop.bar.update()
+    return reason or loop.out_of_time()
+
+
 def _lbfgs(loop: _Loop) -> str:
-    """The L-BFGS stage, in chunks of train.log_every iterations; returns why it stopped ("" at budget)."""
+    """The L-BFGS stage, in chunks of train.log_every iterations; returns why it stopped ("" at budget).
+    A chunk is one commit: one interrupted by a signal is undone, parameters and curvature history both."""
     cfg, hist, params = loop.cfg, loop.hist, loop.params
     chunk = max(1, min(cfg.log_every or cfg.lbfgs, cfg.lbfgs))
-    opt = torch.optim.LBFGS(params, lr=cfg.lbfgs_lr, max_iter=chunk, history_size=cfg.lbfgs_history,
-                            tolerance_grad=cfg.lbfgs_tolerance_grad, tolerance_change=cfg.lbfgs_tolerance_change,
-                            line_search_fn="strong_wolfe")
+    opt = loop.lbfgs = torch.optim.LBFGS(
+        params, lr=cfg.lbfgs_lr, max_iter=chunk, history_size=cfg.lbfgs_history,
+        tolerance_grad=cfg.lbfgs_tolerance_grad, tolerance_change=cfg.lbfgs_tolerance_change,
+        line_search_fn="strong_wolfe")
+    if loop.lbfgs_resume is not None:
+        opt.load_state_dict(loop.lbfgs_resume)
     latest = {}
 
     def closure():
@@ -277,37 +363,61 @@ def _lbfgs(loop: _Loop) -> str:
         latest["terms"] = loop.run.terms()
         return loop.backward(loop.loss(latest["terms"]))
 
-    done, evals, budget = hist.lbfgs_iters, 0, (cfg.lbfgs - hist.lbfgs_iters) * 5 // 4  # torch's max_eval rule
-    while done < cfg.lbfgs:
+    budget = cfg.lbfgs * 5 // 4  # torch's max_eval rule, over the whole stage
+    while hist.lbfgs_iters < cfg.lbfgs:
+        interrupts.check()
+        done, evals = hist.lbfgs_iters, hist.lbfgs_evals
         n = min(chunk, cfg.lbfgs - done)
         loop.run.data.before_chunk(hist.adam_steps + done)
         opt.param_groups[0]["max_iter"], opt.param_groups[0]["max_eval"] = n, max(budget - evals, 1)
+        before, saved = [p.detach().clone() for p in params], copy.deepcopy(opt.state_dict())
+        try:
+            with interrupts.interruptible():
+                start_loss = float(opt.step(closure).detach())  # torch returns the loss where the chunk began
+        except KeyboardInterrupt:
+            _restore(params, before, opt, saved)
+            raise
         state = opt.state[opt._params[0]]
-        iters0, evals0 = state.get("n_iter", 0), state.get("func_evals", 0)
-        before = [p.detach().clone() for p in params]
-        loss = float(opt.step(closure).detach())
-        did = state.get("n_iter", 0) - iters0
-        done, evals = done + did, evals + state.get("func_evals", 0) - evals0
-        hist.lbfgs_iters = done
-        loop.bar.update(did)
-        _finite(loss, latest["terms"], hist.adam_steps + done, "L-BFGS")
-        # torch returns the loss where the chunk began: a line search that wandered into non-finite
-        # losses can leave non-finite weights behind, so check where it ended and keep the last good ones
-        if not all(torch.isfinite(p).all() for p in params) or not math.isfinite(float(closure().detach())):
-            with torch.no_grad():
-                for p, b in zip(params, before):
-                    p.copy_(b)
-            loop.record(hist.adam_steps + done, "lbfgs", loss, latest["terms"], cfg.lbfgs_lr, loop.evaluate())
-            return (f"L-BFGS: iterations {done - did + 1}..{done} ended at a non-finite loss; kept the weights of "
-                    f"iteration {done - did}")
-        stopped = did < n
-        errors = loop.evaluate() if stopped or done >= cfg.lbfgs or (cfg.eval_every and done % cfg.eval_every < n) else {}
-        loop.record(hist.adam_steps + done, "lbfgs", loss, latest["terms"], cfg.lbfgs_lr, errors)
-        if (reason := loop.reached(errors) or loop.out_of_time()):
+        did = state["n_iter"] - saved["state"].get(0, {}).get("n_iter", 0)
+        hist.lbfgs_evals = evals + state["func_evals"] - saved["state"].get(0, {}).get("func_evals", 0)
+        end_loss = float(closure().detach())  # the row's loss: where the chunk ended, like its terms
+        if not (math.isfinite(end_loss) and all(torch.isfinite(p).all() for p in params)):
+            # a line search that wandered into non-finite losses can leave non-finite weights behind
+            _restore(params, before, opt, saved)
+            _finite(start_loss, latest["terms"], hist.adam_steps + done, "L-BFGS")
+            closure()
+            loop.commit()
+            loop.record(hist.adam_steps + done, "lbfgs", start_loss, latest["terms"], cfg.lbfgs_lr, loop.evaluate())
+            return (f"L-BFGS: iterations {done + 1}..{done + did} ended at a non-finite loss; kept the weights of "
+                    f"iteration {done}")
+        if (reason := _lbfgs_commit(loop, done, did, n, end_loss, latest["terms"], budget)):
             return reason
-        if stopped:
-            return _why_lbfgs_stopped(cfg, params, done, evals, budget)
     return ""
+
+
+def _restore(params, before, opt, saved) -> None:
+    """Parameters and L-BFGS state back to where the chunk began."""
+    with torch.no_grad():
+        for p, b in zip(params, before):
+            p.copy_(b)
+    opt.load_state_dict(saved)
+
+
+def _lbfgs_commit(loop: _Loop, done: int, did: int, n: int, loss: float, terms: dict, budget: int) -> str:
+    """Count, log, evaluate and checkpoint one L-BFGS chunk as one (signals held); why to stop, or ""."""
+    cfg, hist = loop.cfg, loop.hist
+    hist.lbfgs_iters = done = done + did
+    loop.commit()
+    loop.bar.update(did)
+    stopped = did < n
+    eval_now = stopped or done >= cfg.lbfgs or (cfg.eval_every and done % cfg.eval_every < n)
+    errors = loop.evaluate() if eval_now else {}
+    loop.record(hist.adam_steps + done, "lbfgs", loss, terms, cfg.lbfgs_lr, errors)
+    every = cfg.checkpoint_every
+    loop.checkpoint(bool(every) and (hist.steps // every) != ((hist.steps - did) // every))
+    if (reason := loop.reached(errors) or loop.out_of_time()):
+        return reason
+    return _why_lbfgs_stopped(cfg, loop.params, done, hist.lbfgs_evals, budget) if stopped else ""
 
 
 def _why_lbfgs_stopped(cfg: TrainConfig, params, done: int, evals: int, budget: int) -> str:
