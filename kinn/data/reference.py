@@ -33,7 +33,7 @@ class Reference:
     def __init__(self, path: Path, fields: tuple[str, ...], coords: tuple[str, ...]):
         import h5py
 
-        self.path = path
+        self.path, self.derived = path, {}  # derived/<name> datasets: the points layout may carry them
         try:
             f = h5py.File(path, "r")
         except FileNotFoundError:
@@ -77,7 +77,6 @@ class Reference:
                         raise KinnError(f"{path}: fields/{n} has shape {v.shape}, expected ({len(self.points)},)")
             else:
                 raise KinnError(f"{path}: unknown layout '{self.layout}'; valid: grid, points")
-        self.derived = getattr(self, "derived", {})
         self.fields = fields
         self.node_values = np.stack([self.values[n].ravel() for n in fields], 1)
 

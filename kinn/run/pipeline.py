@@ -349,12 +349,15 @@ def _resumable(run_dir: Path, problem, family, form, config, overrides) -> tuple
         raise KinnError(f"resume continues a run with its own config.toml; only {', '.join(RESUME_KEYS)} may "
                         f"change (got {', '.join(other)})")
     cfg = run_config(run_dir)
-    name = problem.name if isinstance(problem, Problem) else problem
-    if name is not None and name != cfg.problem:
+    if isinstance(problem, Problem):  # a file spec records the path: compare the problem's own name
+        name, recorded = problem.name, cfg.problem.rpartition(":")[2]
+    else:
+        name, recorded = (registry.canonical(problem) if problem is not None else None), cfg.problem
+    if name is not None and name != recorded:
         raise KinnError(f"{run_dir} is a run of problem '{cfg.problem}', not '{name}': resume it without naming "
                         "another problem")
     if not isinstance(problem, Problem):
-        if cfg.problem not in registry.problem_names():
+        if not (registry.is_spec(cfg.problem) or cfg.problem in registry.problem_names()):
             raise KinnError(f"{run_dir} is a run of problem '{cfg.problem}', which is not registered: pass your "
                             "Problem (kinn.solve(problem, resume=...), kinn.load(run_dir, problem=...))")
         problem = registry.get_problem(cfg.problem)
@@ -382,7 +385,7 @@ def load(run_dir, problem: Problem | None = None) -> Result:
     """The `Result` of a finished run directory (pass `problem` for a problem that is not registered)."""
     run_dir = Path(run_dir).resolve()
     cfg = run_config(run_dir)
-    if problem is None and cfg.problem not in registry.problem_names():
+    if problem is None and not (registry.is_spec(cfg.problem) or cfg.problem in registry.problem_names()):
         raise KinnError(f"{run_dir} is a run of problem '{cfg.problem}', which is not registered: pass your "
                         "Problem as kinn.load(run_dir, problem=...)")
     problem = problem or registry.get_problem(cfg.problem)
