@@ -187,29 +187,29 @@ def _analysis_parsers(sub) -> None:
     w.add_argument("--json", action="store_true", help="print sweep.json instead of the table")
 
 
+def _loaded(sources: dict, get):
+    """(name, object, origin note) of each registry entry that loads; one that does not is listed with why."""
+    from kinn import registry
+
+    for name, where in sources.items():
+        origin = "" if where == registry.CATALOGUE else f"  [from {where}]"
+        try:
+            yield name, get(name), origin
+        except (ImportError, KinnError) as e:
+            print(f"  {name:<24} (unavailable: {e}){origin}")
+
+
 def _list() -> None:
     from kinn import registry
 
     print("problems (also: path/to/file.py:NAME, a problem in your own file; `kinn new NAME` writes one):")
-    for name, where in registry.problem_sources().items():
-        origin = "" if where == registry.CATALOGUE else f"  [from {where}]"
-        try:
-            prob = registry.get_problem(name)
-        except (ImportError, KinnError) as e:
-            print(f"  {name:<24} (unavailable: {e}){origin}")
-            continue
+    for name, prob, origin in _loaded(registry.problem_sources(), registry.get_problem):
         kind = "inverse problem  " if prob.inverse_problem else ""
         print(f"  {name:<24} forms: {', '.join(prob.forms):<24} {kind}{prob.description}{origin}")
     print("forms: strong (PINN), energy (Deep Energy Method), inverse (boundary integral equation, BINN), "
           "operator, fit; an inverse problem (unknowns fitted to data) is solved in its strong form")
     print("families:")
-    for name, where in registry.family_sources().items():
-        origin = "" if where == registry.CATALOGUE else f"  [from {where}]"
-        try:
-            fam = registry.get_family(name)
-        except (ImportError, KinnError) as e:
-            print(f"  {name:<24} (unavailable: {e}){origin}")
-            continue
+    for name, fam, origin in _loaded(registry.family_sources(), registry.get_family):
         opts = ", ".join(f"{f.name}={_default(f)!r}" for f in dataclasses.fields(fam.Config))
         forms = ", ".join(sorted(fam.forms)) if fam.forms is not None else "any"
         print(f"  {name:<24} forms: {forms:<24} options: {opts}{origin}")

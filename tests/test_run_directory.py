@@ -10,7 +10,7 @@ import torch
 import kinn
 from kinn import Dirichlet, Interval, Problem, StrongForm
 from kinn.errors import KinnError
-from kinn.forms.base import Data
+from kinn.forms.base import FixedBatch
 from kinn.pde import ops
 from kinn.run import figures
 from kinn.run.config import RunConfig, TrainConfig
@@ -24,22 +24,6 @@ SMALL = dict(n_interior=16, n_boundary=2, n_eval=16, progress=False, dtype="floa
 def no_figures(monkeypatch):
     for name in ("fields", "history"):
         monkeypatch.setattr(figures, name, lambda path, *args, **kwargs: None)
-
-
-class NoData(Data):
-    batch: dict = {}
-
-    def before_step(self, step):
-        pass
-
-    def before_chunk(self, step):
-        pass
-
-    def hook_points(self):
-        return None
-
-    def state(self):
-        return {}
 
 
 def breaking(after: int) -> Problem:
@@ -80,7 +64,7 @@ def test_checkpoints_are_only_of_finite_states():
 
     train = TrainConfig(steps=10, checkpoint_every=5, log_every=1, eval_every=0, progress=False)
     with pytest.raises(KinnError, match="non-finite loss at Adam step 5"):
-        fit(Run(model, terms, lambda: {}, NoData(), RunConfig(problem="toy", train=train),
+        fit(Run(model, terms, lambda: {}, FixedBatch(), RunConfig(problem="toy", train=train),
                 checkpoint=lambda state: saved.append(state["adam_steps"])))
     assert saved == []  # the checkpoint after step 4 was not written: the loss at its weights is NaN
 
@@ -96,7 +80,7 @@ def test_rollbacks_halve_the_rate_each_time_and_return_to_finite_states():
         return {"f": loss * float("nan") if calls["n"] in (9, 14, 19) else loss}
 
     train = TrainConfig(steps=20, lr=1e-2, log_every=1, eval_every=0, progress=False, on_nonfinite="rollback")
-    h = fit(Run(model, terms, lambda: {}, NoData(), RunConfig(problem="toy", train=train)))
+    h = fit(Run(model, terms, lambda: {}, FixedBatch(), RunConfig(problem="toy", train=train)))
     assert h.rollbacks == 3 and h.adam_steps == 20
     assert sorted({r["lr"] for r in h.rows}, reverse=True) == pytest.approx([1e-2, 5e-3, 2.5e-3, 1.25e-3])
     assert all(math.isfinite(r["loss"]) for r in h.rows)

@@ -5,34 +5,16 @@ import pytest
 import torch
 
 from kinn.errors import KinnError
-from kinn.forms.base import Data
+from kinn.forms.base import FixedBatch
 from kinn.run.config import RunConfig, TrainConfig
 from kinn.run.trainer import Run, weight
 from kinn.run.trainer import fit as fit_run
 
 
-class NoData(Data):
-    """The toy's data never change."""
-
-    batch: dict = {}
-
-    def before_step(self, step):
-        pass
-
-    def before_chunk(self, step):
-        pass
-
-    def hook_points(self):
-        return None
-
-    def state(self):
-        return {}
-
-
 def fit(model, terms, evaluate, train: TrainConfig, hooks=None, checkpoint=None, resume=None):
     """The loop on a toy: no form, no points."""
     cfg = RunConfig(problem="toy", train=train)
-    return fit_run(Run(model, terms, evaluate, NoData(), cfg, hooks=hooks or {}, checkpoint=checkpoint, resume=resume))
+    return fit_run(Run(model, terms, evaluate, FixedBatch(), cfg, hooks=hooks or {}, checkpoint=checkpoint, resume=resume))
 
 
 def toy():
@@ -195,7 +177,7 @@ def test_draw_runs_before_every_adam_step_and_every_lbfgs_chunk_with_the_step_nu
     model, terms, evaluate = toy()
     steps = []
 
-    class Recording(NoData):
+    class Recording(FixedBatch):
         def before_step(self, step):
             steps.append(step)
 

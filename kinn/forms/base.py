@@ -70,6 +70,26 @@ class Data(ABC):
         """The counters from which the form's `data(..., resume=state)` continues exactly."""
 
 
+class FixedBatch(Data):
+    """Data that never change: one batch (default empty), nothing to draw, no counters. For training a
+    model on a loss of its own through `kinn.run.trainer.fit` (a toy, a test)."""
+
+    def __init__(self, batch: dict[str, torch.Tensor] | None = None):
+        self.batch = dict(batch or {})
+
+    def before_step(self, step: int) -> None:
+        pass
+
+    def before_chunk(self, step: int) -> None:
+        pass
+
+    def hook_points(self) -> torch.Tensor:
+        return self.batch.get("pde")
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+
 class Scorer(ABC):
     """How a form scores its trained model (on data no training step saw) and what it writes.
 
