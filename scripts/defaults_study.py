@@ -13,9 +13,11 @@ wall time.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -29,18 +31,24 @@ CANDIDATES = {  # each adds one change to the one before; "new" is kinn.run.defa
     "old": {**OLD, "points": OLD_POINTS},
     "+lbfgs": {**OLD, "steps": 2000, "lbfgs": 1000, "points": OLD_POINTS},
     "+float64": {**OLD, "steps": 2000, "lbfgs": 1000, "dtype": "float64", "points": OLD_POINTS},
+    "lbfgs-heavy": {"steps": 500, "lbfgs": 4000, "dtype": "float64", "schedule": "cosine"},
     "new": {},
 }
 
 
-def run(problem: str, family: str, settings: dict, scale: float, out: str) -> tuple[float, float]:
+def run(problem: str, family: str, settings: dict, scale: float, out: str, cache: dict) -> tuple[float, float]:
     kw = {k: v for k, v in settings.items()}
     for key in ("steps", "lbfgs"):
         kw[key] = max(int(round(kw.get(key, defaults.BUDGET[key]) * scale)), 0)
+    # a cached run is one of these exact settings, under these exact defaults
+    key = json.dumps([problem, family, kw, defaults.BUDGET, defaults.INTERIOR], sort_keys=True)
+    if key in cache:
+        return tuple(cache[key])
     start = time.process_time()
     r = kinn.solve(problem, family, tuned=False, out=out, progress=False, seed=0, **kw)
     errs = [v for k, v in r.errors.items() if k.startswith("rel_l2/")]
-    return max(errs), time.process_time() - start
+    cache[key] = (max(errs), time.process_time() - start)
+    return tuple(cache[key])
 
 
 def main() -> None:
@@ -49,14 +57,18 @@ def main() -> None:
     p.add_argument("--problems", default=",".join(PROBLEMS))
     p.add_argument("--family", default="mlp")
     p.add_argument("--candidates", default=",".join(CANDIDATES))
+    p.add_argument("--cache", help="a JSON file of finished runs: reused when problem, settings and defaults match")
     a = p.parse_args()
+    cache = json.loads(Path(a.cache).read_text()) if a.cache and Path(a.cache).exists() else {}
     torch.set_num_threads(1)
     names, cands = a.problems.split(","), a.candidates.split(",")
     results = {}
     with tempfile.TemporaryDirectory() as out:
         for name in names:
             for c in cands:
-                results[name, c] = run(name, a.family, CANDIDATES[c], a.scale, out)
+                results[name, c] = run(name, a.family, CANDIDATES[c], a.scale, out, cache)
+                if a.cache:
+                    Path(a.cache).write_text(json.dumps(cache, indent=1))
                 print(f"# {name} {c}: rel L2 {results[name, c][0]:.2e}, {results[name, c][1]:.1f} s CPU", flush=True)
     print(f"\nfamily {a.family}, recommended settings off, budgets x{a.scale:g}; "
           f"new = {defaults.BUDGET}, interior points by dimension {defaults.INTERIOR}\n")

@@ -24,8 +24,9 @@ DeepXDE runs L-BFGS in chunks of `iter_per_step` iterations and would run whole 
 the row caps the last chunk, so that it does exactly the budgeted iterations.
 
 What cannot be translated is refused by `check`, with the reason: energy and inverse forms, conditions
-other than Dirichlet, Neumann and Initial, point resampling, learning-rate schedules, an L-BFGS rate
-other than 1, skip connections.
+other than Dirichlet, Neumann and Initial, point resampling, an L-BFGS rate other than 1, skip connections.
+Learning-rate schedules translate to `compile(decay=...)`: DeepXDE's PyTorch backend builds the same torch
+schedulers from them and steps them once per Adam step, as kinn does.
 """
 from __future__ import annotations
 
@@ -62,7 +63,6 @@ class DeepXDE(Family):
     Config = MLPConfig
     forms = frozenset({"strong"})
     settings_of = "mlp"  # DeepXDE's FNN is the MLP's network: it starts from the MLP's recommended settings
-    defaults = {"train": {"schedule": "none"}}  # DeepXDE's Model has no schedule (untuned problems get cosine)
 
     def check(self, problem: Problem, form: str, config: MLPConfig | None = None,
               train: TrainConfig | None = None) -> None:
@@ -84,8 +84,6 @@ class DeepXDE(Family):
         if train.resample_every:
             raise KinnError("the deepxde row cannot translate train.resample_every: DeepXDE's resampler "
                             "does not draw kinn's point stream; set it to 0")
-        if train.schedule != "none":
-            raise KinnError(f"the deepxde row cannot translate train.schedule={train.schedule}; use none")
         if train.lbfgs and train.lbfgs_lr != 1.0:
             raise KinnError(f"the deepxde row cannot translate train.lbfgs_lr={train.lbfgs_lr:g}: "
                             "DeepXDE's L-BFGS always uses 1")
@@ -196,6 +194,13 @@ def _normal_derivative(problem: Problem, k: int, normals: torch.Tensor, beg: int
     return dudn
 
 
+def _decay(tc: TrainConfig) -> tuple | None:
+    """kinn's schedule (`kinn.run.trainer._schedule`) as DeepXDE's `decay`: the same torch scheduler."""
+    steps = max(tc.steps, 1)
+    return {"none": None, "cosine": ("cosine", steps, 0.0), "step": ("step", max(tc.step_size, 1), tc.gamma),
+            "exponential": ("exponential", tc.gamma ** (1 / steps))}[tc.schedule]
+
+
 class _Clock(dde.callbacks.Callback):
     """Logs kinn-style history rows, with training time that excludes kinn's evaluation and the pauses
     between DeepXDE's train calls (DeepXDE's own loss display, every `eval_every` steps, counts as its
@@ -241,7 +246,7 @@ class _Clock(dde.callbacks.Callback):
         self._since += time.perf_counter() - start  # evaluation is not training time
         losses = np.asarray(state.loss_train, dtype=float)  # weighted, from DeepXDE's display at this step
         row = {"step": state.step, "phase": "lbfgs" if lbfgs else "adam", "time": t, "loss": float(losses.sum()),
-               "lr": 1.0 if lbfgs else self.tc.lr}
+               "lr": 1.0 if lbfgs else self.model.opt.param_groups[0]["lr"]}
         row.update({n: float(v / w) if w else float("nan")
                     for n, v, w in zip(self.names, losses, self.loss_weights)})
         row.update(errors)
@@ -267,7 +272,7 @@ def train(run: Run) -> History:
         clock = _Clock(tc, run.score, names, loss_weights)
         dmodel = dde.Model(data, _Net(run.model))
         try:
-            dmodel.compile("adam", lr=tc.lr, loss_weights=loss_weights, verbose=0)
+            dmodel.compile("adam", lr=tc.lr, loss_weights=loss_weights, decay=_decay(tc), verbose=0)
             dmodel.train(iterations=tc.steps, display_every=max(tc.eval_every or tc.steps, 1), callbacks=[clock],
                          verbose=0)
             adam_steps = dmodel.train_state.step
