@@ -1,7 +1,7 @@
 """Before/after rows for the adaptive training strategies (issue 19): each strategy off and on, at the same
 budget (Adam steps, then L-BFGS), float64, over a few seeds, on a small problem where it should help.
 
-    PYTHONPATH=$PWD python scripts/adaptive_study.py            # about 8 minutes on one core
+    PYTHONPATH=$PWD python scripts/adaptive_study.py            # 1,250 s of training, one thread
     PYTHONPATH=$PWD python scripts/adaptive_study.py --seeds 1  # a third of that
 
 Prints one markdown row per strategy: the held-out relative L2 error off and on (median and each seed), and
