@@ -52,6 +52,7 @@ class Data(ABC):
     from which a resumed run's data continue exactly (`Form.data(..., resume=state)`)."""
 
     batch: dict[str, torch.Tensor]
+    report: dict[str, float] = {}  # what the history records of the data ({"points/pde": N}); never mutated
 
     @abstractmethod
     def before_step(self, step: int) -> None:
@@ -116,11 +117,13 @@ class Scorer(ABC):
 
 
 def write_summary(result) -> None:
-    """What every run directory holds: history.json, figures/history.png and result.json (written last,
-    so a result.json says the run directory is complete)."""
+    """What every run directory holds: history.json, figures/history.png (and figures/adaptive.png with
+    adaptive sampling or weights) and result.json (written last, so a result.json says the run directory
+    is complete)."""
     rundir.write_json(result.run_dir / "history.json", dataclasses.asdict(result.history))
     if result.history.rows:
         figures.history(result.run_dir / "figures" / "history.png", result.history.rows)
+        figures.adaptation(result.run_dir / "figures" / "adaptive.png", result.history.rows)
     rundir.write_json(result.run_dir / "result.json", result.summary())
 
 
@@ -130,6 +133,14 @@ class Form(ABC):
     kind: ClassVar[str]  # the name in kinn.registry.FORMS and on the command line (--form)
     order: ClassVar[int] = 1  # the derivative order its terms take (a family refuses networks without it)
     unknowns: Sequence = ()  # an inverse problem's unknown scalars and fields, which this form fits
+    # its "pde" term is the mean squared residual at the interior collocation points batch["pde"], weighed
+    # point by point by batch["pde/weight"] where present: what adaptive sampling (points.adaptive) moves
+    # and per-point weights (train.weighting = "rba", train.causal) weigh
+    collocation: ClassVar[bool] = False
+    quadrature: ClassVar[bool] = False  # it integrates by a quadrature rule (an energy form)
+    # the terms train.weighting = "gradnorm" keeps at weight 1 (by name or prefix), the first the reference
+    # whose gradient the other terms are balanced against; (): nothing to balance against
+    physics_terms: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def build(self, problem: Problem, family: Family, cfg: RunConfig) -> Model:

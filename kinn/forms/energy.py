@@ -40,6 +40,7 @@ class EnergyForm(PointForm):
     bcs: Sequence = field(default_factory=tuple)
     kind: ClassVar[str] = "energy"
     quadrature: ClassVar[bool] = True
+    physics_terms: ClassVar[tuple[str, ...]] = ("energy", "work")  # the potential itself: never reweighed
 
     def __post_init__(self):
         for c in self.bcs:

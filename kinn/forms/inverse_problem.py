@@ -166,6 +166,8 @@ class InverseProblemForm(PointForm):
     bcs: Sequence = field(default_factory=tuple)
     kind: ClassVar[str] = "strong"
     order: ClassVar[int] = 2
+    collocation: ClassVar[bool] = True
+    physics_terms: ClassVar[tuple[str, ...]] = ("pde",)
 
     def strong(self, model) -> StrongForm:
         """The physics at the model's current unknowns, as a strong form."""

@@ -15,6 +15,7 @@ import torch
 
 from kinn.data.reference import load_reference
 from kinn.errors import KinnError
+from kinn.forms.adaptive import AdaptiveSampling
 from kinn.forms.base import Data, Env, Form, Scorer, write_summary
 from kinn.models import wrap
 from kinn.pde import geometry, ops
@@ -98,7 +99,6 @@ class PointForm(Form):
     bcs: Sequence = ()
     unknowns: Sequence = ()
     observations = None
-    quadrature = False
 
     @abstractmethod
     def sample(self, problem, points: PointsConfig) -> dict[str, np.ndarray]:
@@ -127,7 +127,7 @@ class PointForm(Form):
     def data(self, problem, model, cfg, env: Env, resume: dict | None = None) -> PointSets:
         if cfg.points.jitter and not self.quadrature:
             self.redraw({}, None)  # the refusal, before anything is drawn
-        return PointSets(self, problem, cfg, env, resume)
+        return PointSets(self, problem, model, cfg, env, resume)
 
     def scorer(self, problem, model, cfg, env: Env, data: Data | None = None) -> PointScorer:
         return PointScorer(self, problem, model, cfg, env)
@@ -140,11 +140,13 @@ class PointSets(Data):
     """A pointwise form's training points: draw k of the form's point sets comes from seed stream
     ("train", k), so a run and its resumption see the same points; with train.resample_every a fresh
     draw every that many Adam steps; with points.jitter a fresh stratified quadrature every Adam step and
-    L-BFGS chunk, a pure function of (seed, step)."""
+    L-BFGS chunk, a pure function of (seed, step); with points.adaptive, interior points chosen by the
+    residual every points.adapt_every Adam steps (`kinn.forms.adaptive`)."""
 
-    def __init__(self, form: PointForm, problem, cfg, env: Env, resume: dict | None = None):
+    def __init__(self, form: PointForm, problem, model, cfg, env: Env, resume: dict | None = None):
         self.form, self.problem, self.cfg, self.env = form, problem, cfg, env
         self.draws = resume["draws"] - 1 if resume else 0  # redraw the set the stopped run trained on
+        self.adaptive = AdaptiveSampling(form, problem, model, cfg, env, resume)
         self.batch = self._sample()
         self.gen = torch.Generator(device=env.device)
 
@@ -152,7 +154,13 @@ class PointSets(Data):
         with geometry.numpy_seed(geometry.seed_stream(self.env.seed, "train", self.draws)):
             self.raw = self.env.group.shard(self.form.sample(self.problem, self.cfg.points))  # float64 numpy
         self.draws += 1
-        return self.env.tensors(self.raw)
+        return self._with_adapted(self.env.tensors(self.raw))
+
+    def _with_adapted(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.adaptive.on:
+            batch["pde"] = self.env.tensors({"pde": self.adaptive.interior(self.raw["pde"])})["pde"]
+            self.report = {"points/pde": len(batch["pde"])}
+        return batch
 
     def _redraw(self, step: int) -> None:
         if self.cfg.points.jitter:
@@ -163,6 +171,9 @@ class PointSets(Data):
         every = self.cfg.train.resample_every
         if every and step and step % every == 0:
             self.batch.update(self._sample())
+        if self.adaptive.due(step):
+            self.adaptive.adapt()
+            self.batch.update(self._with_adapted({}))
         self._redraw(step)
 
     def before_chunk(self, step: int) -> None:
@@ -172,7 +183,7 @@ class PointSets(Data):
         return self.batch["pde"].detach()
 
     def state(self) -> dict:
-        return {"draws": self.draws}
+        return {"draws": self.draws, **self.adaptive.state()}
 
 
 def eval_set(problem, form: PointForm, cfg) -> tuple[np.ndarray, np.ndarray | None]:

@@ -17,6 +17,12 @@ from kinn.pde.conditions import (BoundaryResidual, Condition, Initial, Interface
 from kinn.run.config import PointsConfig
 
 
+def pde_term(r: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """The mean square of the residual r (N, R), each point's square weighed by `weight` (N,) where given
+    (adaptive weights: `kinn.run.weighting`)."""
+    return r.square().mean() if weight is None else (weight[:, None] * r.square()).mean()
+
+
 @dataclass(frozen=True)
 class StrongForm(PointForm):
     """Collocation form: mean squared residual at interior points plus soft conditions at their points.
@@ -31,6 +37,8 @@ class StrongForm(PointForm):
     bcs: Sequence = field(default_factory=tuple)
     kind: ClassVar[str] = "strong"
     order: ClassVar[int] = 2
+    collocation: ClassVar[bool] = True
+    physics_terms: ClassVar[tuple[str, ...]] = ("pde",)
 
     def __post_init__(self):
         for c in self.bcs:
@@ -60,7 +68,7 @@ class StrongForm(PointForm):
         return columns(at_points(model, problem, x, self.residual, create_graph))
 
     def loss(self, model, problem, pts: dict[str, torch.Tensor], weights=None) -> dict[str, torch.Tensor]:
-        terms = {"pde": self.residuals(model, problem, pts["pde"]).square().mean()}
+        terms = {"pde": pde_term(self.residuals(model, problem, pts["pde"]), pts.get("pde/weight"))}
         for name, c in self.soft().items():
             x = pts[name]
             comps = c.components(problem.fields)

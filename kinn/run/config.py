@@ -38,6 +38,8 @@ SAMPLERS = ("pseudo", "LHS", "Halton", "Hammersley", "Sobol", "lattice")  # latt
 BOX_RULES = ("monte_carlo", "trapezoid", "simpson", "gauss")  # kinn.forms.quadrature, on boxes and edges
 TRIANGLE_DEGREES = (1, 2, 4, 5)  # triangleK: a rule of degree K on triangles
 QUADRATURES = BOX_RULES + tuple(f"triangle{k}" for k in TRIANGLE_DEGREES)
+ADAPTIVE = ("none", "rar", "rar-d", "rad")  # residual-based adaptive sampling (kinn.forms.adaptive)
+WEIGHTINGS = ("none", "rba", "gradnorm")  # adaptive loss weights (kinn.run.weighting)
 
 
 @dataclass
@@ -70,6 +72,14 @@ class TrainConfig:
     progress: bool = True             # show a progress bar on a terminal
     dist_timeout: float = 600.0       # torchrun runs: seconds a rank waits for the others before failing
     on_nonfinite: str = "stop"        # stop | rollback (to the last finite log step, halving the rate; Adam only)
+    # adaptive loss weights (kinn.run.weighting), updated in the Adam stage and frozen in L-BFGS
+    weighting: str = "none"           # none | rba (per-point residual attention) | gradnorm (term weights)
+    rba_gamma: float = 0.999          # RBA: λ_i <- gamma λ_i + eta |r_i| / max |r|
+    rba_eta: float = 0.01
+    gradnorm_alpha: float = 0.1       # gradnorm: λ_k <- (1 - alpha) λ_k + alpha max|∇L_pde| / mean|∇L_k|
+    gradnorm_every: int = 10          # gradnorm: Adam steps between updates
+    causal: float = 0.0               # causal weighting's epsilon (time-dependent strong forms; 0: off)
+    causal_slices: int = 16           # causal weighting: time slices
 
     def __post_init__(self):
         for f in dataclasses.fields(self):  # nan and inf pass every comparison below: refuse them first
@@ -93,6 +103,15 @@ class TrainConfig:
         _choice("train.schedule", self.schedule, SCHEDULES)
         _choice("train.dtype", self.dtype, DTYPES)
         _choice("train.on_nonfinite", self.on_nonfinite, ON_NONFINITE)
+        _choice("train.weighting", self.weighting, WEIGHTINGS)
+        if not 0 < self.rba_gamma < 1 or not self.rba_eta > 0:
+            raise KinnError(f"train.rba_gamma must be in (0, 1) and train.rba_eta > 0, got {self.rba_gamma}, {self.rba_eta}")
+        if not 0 < self.gradnorm_alpha <= 1:
+            raise KinnError(f"train.gradnorm_alpha must be in (0, 1], got {self.gradnorm_alpha}")
+        if self.causal < 0:
+            raise KinnError(f"train.causal (epsilon) must be >= 0, got {self.causal}")
+        for name in ("gradnorm_every", "causal_slices"):
+            _positive(f"train.{name}", getattr(self, name))
         if self.lbfgs_history < 1:
             raise KinnError(f"train.lbfgs_history must be >= 1, got {self.lbfgs_history}")
         for k, w in self.weights.items():
@@ -114,12 +133,18 @@ class PointsConfig:
     jitter: bool = False              # energy form: a fresh stratified draw of the rule's cells every Adam step
     #                                   and L-BFGS chunk (kinn.forms.quadrature.stratified)
     stride: int = 1                   # operator runs: train on every stride-th node of the dataset's grid
+    # residual-based adaptive sampling of the interior collocation points (kinn.forms.adaptive)
+    adaptive: str = "none"            # none | rar (add the largest residuals) | rar-d (add, by density) | rad (redraw)
+    adapt_every: int = 1000           # Adam steps between adaptations
+    adapt_points: int = 100           # rar, rar-d: points added per adaptation (rad redraws all n_interior)
+    adapt_pool: int = 10000           # candidate points drawn uniformly for each adaptation
+    adapt_k: float = 1.0              # rar-d, rad: density ∝ |r|^k / mean |r|^k + c (Wu et al. 2023)
+    adapt_c: float = 1.0
 
     def __post_init__(self):
         for name in ("n_interior", "n_boundary", "n_initial", "n_eval"):
             _nonneg(f"points.{name}", getattr(self, name))
-        if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 1:
-            raise KinnError(f"points.stride must be a positive integer, got {self.stride!r}")
+        _positive("points.stride", self.stride)
         if self.n_eval < 1:
             raise KinnError("points.n_eval must be >= 1")
         if self.sampler == "grid":
@@ -127,6 +152,11 @@ class PointsConfig:
                             "KAN's spline grid)")
         _choice("points.sampler", self.sampler, SAMPLERS)
         _choice("points.quadrature", self.quadrature, QUADRATURES)
+        _choice("points.adaptive", self.adaptive, ADAPTIVE)
+        for name in ("adapt_every", "adapt_points", "adapt_pool"):
+            _positive(f"points.{name}", getattr(self, name))
+        if not (math.isfinite(self.adapt_k) and math.isfinite(self.adapt_c)) or self.adapt_k < 0 or self.adapt_c < 0:
+            raise KinnError(f"points.adapt_k and points.adapt_c must be finite and >= 0, got {self.adapt_k}, {self.adapt_c}")
 
 
 @dataclass
@@ -148,6 +178,11 @@ class RunConfig:
 def _nonneg(name, v):
     if isinstance(v, bool) or not isinstance(v, int) or v < 0:
         raise KinnError(f"{name} must be a non-negative integer, got {v!r}")
+
+
+def _positive(name, v):
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise KinnError(f"{name} must be a positive integer, got {v!r}")
 
 
 def _choice(name, v, allowed):

@@ -30,15 +30,22 @@ def errors(pred: np.ndarray, ref: np.ndarray, fields) -> dict[str, float]:
     return out
 
 
-def residual_norm(form, model, problem, x: np.ndarray, dtype, device, chunk: int = 8192) -> float | None:
-    """Root-mean-square of the form's residual at points x (all residual columns together); None for a form
+def residuals_at(form, model, problem, x, dtype, device, chunk: int = 8192) -> torch.Tensor | None:
+    """The form's residual at points x (N, D), detached, (N, R) on x's device in chunks; None for a form
     without a pointwise residual (an energy)."""
-    total, count = 0.0, 0
+    out = []
     for xb in torch.as_tensor(x).split(chunk):
         r = form.residuals(model, problem, xb.to(device=device, dtype=dtype), create_graph=False)
         if r is None:
             return None
-        r = r.detach()
-        total += float(r.double().square().sum())
-        count += r.numel()
-    return (total / max(count, 1)) ** 0.5
+        out.append(r.detach())
+    return torch.cat(out)
+
+
+def residual_norm(form, model, problem, x: np.ndarray, dtype, device, chunk: int = 8192) -> float | None:
+    """Root-mean-square of the form's residual at points x (all residual columns together); None for a form
+    without a pointwise residual (an energy)."""
+    r = residuals_at(form, model, problem, x, dtype, device, chunk)
+    if r is None:
+        return None
+    return float(r.double().square().sum() / max(r.numel(), 1)) ** 0.5

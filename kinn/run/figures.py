@@ -103,3 +103,25 @@ def history(path: Path, rows: list[dict]) -> None:
         b.text(0.5, 0.5, "no reference given", ha="center", va="center", transform=b.transAxes)
     fig.tight_layout()
     save(fig, path)
+
+
+ADAPTIVE_KEYS = ("points/", "weight/", "rba/", "causal/")  # what adaptive sampling and weights record
+
+
+def adaptation(path: Path, rows: list[dict]) -> None:
+    """What adaptive sampling and adaptive weights did against the step (`kinn.forms.adaptive`,
+    `kinn.run.weighting`): collocation points, term weights, per-point weight statistics; one panel each
+    that the history has."""
+    titles = {"points/": "collocation points", "weight/": "term weights (log)", "rba/": "RBA multipliers",
+              "causal/": "causal slice weights"}
+    present = [p for p in ADAPTIVE_KEYS if any(k.startswith(p) for r in rows for k in r)]
+    if not present:
+        return
+    fig, axes = plt.subplots(1, len(present), figsize=(4.4 * len(present), 3.6), squeeze=False)
+    for ax, prefix in zip(axes[0], present):
+        for key in sorted({k for r in rows for k in r if k.startswith(prefix)}):
+            pts = [(r["step"], r[key]) for r in rows if key in r]
+            (ax.semilogy if prefix == "weight/" else ax.plot)(*zip(*pts), label=key)
+        ax.set_xlabel("step"), ax.set_title(titles[prefix]), ax.legend(fontsize=8)
+    fig.tight_layout()
+    save(fig, path)

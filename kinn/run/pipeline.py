@@ -22,7 +22,8 @@ from kinn.forms.base import Env, Form
 from kinn.models.base import Model, n_params
 from kinn.models.family import Family
 from kinn.pde.problem import Problem
-from kinn.run import defaults, distributed, interrupts, rundir
+from kinn.forms import adaptive
+from kinn.run import defaults, distributed, interrupts, rundir, weighting
 from kinn.run.config import PointsConfig, RunConfig, TrainConfig, from_dict, merge, read_toml, to_toml
 from kinn.run.trainer import History, Run, fit
 
@@ -237,6 +238,8 @@ def _run(problem: Problem, family: Family, cfg: RunConfig, write: bool, start: d
     device = distributed.local_device(resolve_device(tc.device))
     env = Env(device, getattr(torch, tc.dtype), distributed.setup(tc.dist_timeout, device), tc.seed)
     family.check(problem, cfg.form, family.config(cfg.model), tc)
+    adaptive.check(form, problem, family, cfg)
+    weighting.check(form, problem, family, cfg)
     run_dir = (resume_dir or run_dir_for(cfg)) if write and env.group.main else None
     if run_dir is not None and resume_dir is None:
         rundir.check_writable(run_dir)  # before any work, not after it
@@ -258,11 +261,13 @@ def _run(problem: Problem, family: Family, cfg: RunConfig, write: bool, start: d
     recommended = _recommended(problem, family, cfg.family, cfg.form)["train"].get("weights", {})
     given = [k for k, w in tc.weights.items() if recommended.get(k) != w]
     _probe(lambda w: form.loss(model, problem, data.batch, w), data, form, weights, given)
+    adapted = weighting.weighting(form, problem, model, cfg, data, weights)
     with interrupts.held(), rundir.RunDirectory(run_dir, to_toml(cfg), start is not None) as directory:
         t0, before = time.perf_counter(), start.get("wall_time", 0.0) if start is not None else 0.0
-        run = Run(model, lambda: form.loss(model, problem, data.batch, weights), scorer.during, data, cfg, weights,
-                  model.hooks(family, family.config(cfg.model)), _checkpointer(directory, model, data, t0, before),
-                  start["trainer"] if start is not None else None, env.group, problem, form)
+        run = Run(model, lambda: form.loss(model, problem, adapted.batch(data.batch), weights), scorer.during, data,
+                  cfg, weights, model.hooks(family, family.config(cfg.model)),
+                  _checkpointer(directory, model, data, t0, before), start["trainer"] if start is not None else None,
+                  env.group, problem, form, adapted)
         if family.trainer is None:
             history = fit(run)
         else:  # a foreign loop does not hold signals: it may be stopped anywhere

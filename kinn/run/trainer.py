@@ -24,6 +24,7 @@ from kinn.errors import KinnError
 from kinn.run import interrupts
 from kinn.run.config import TrainConfig
 from kinn.run.distributed import Group
+from kinn.run.weighting import Fixed, Weighting
 
 
 @dataclass
@@ -68,6 +69,9 @@ class Run:
     group:        a `kinn.run.distributed.Group`: in a torchrun run, gradients and losses are averaged over
                   its ranks after every backward pass, and rank 0's parameters win after a hook.
     problem, form, cfg: what the run solves, for a family's own trainer (the DeepXDE row).
+    weighting:    adaptive loss weights (`kinn.run.weighting`): per-point weights updated before every Adam
+                  step, term weights after its loss terms; frozen in the L-BFGS stage. `terms` already
+                  evaluates the form's loss on `weighting.batch(...)`.
     """
 
     model: torch.nn.Module
@@ -82,6 +86,7 @@ class Run:
     group: Group = field(default_factory=Group)
     problem: object = None
     form: object = None
+    weighting: Weighting = field(default_factory=Fixed)
 
 
 def weight(name: str, weights: dict[str, float]) -> float:
@@ -138,6 +143,8 @@ class _Loop:
         self.lbfgs: torch.optim.LBFGS | None = None
         self.lbfgs_resume = resume.get("lbfgs")
         self.lr_factor = resume.get("lr_factor", 1.0)  # the rollbacks' halvings
+        if "weighting" in resume:
+            run.weighting.load(resume["weighting"])
         if "optimizer" in resume:
             self.opt.load_state_dict(resume["optimizer"])
             self.sched.load_state_dict(resume["scheduler"])
@@ -158,6 +165,7 @@ class _Loop:
     def commit(self) -> None:
         """The data's counters and the RNG states at this consistent moment, for the next checkpoint."""
         self.data_state, self.rng = copy.deepcopy(self.run.data.state()), _rng()
+        self.weighting_state = copy.deepcopy(self.run.weighting.state())
 
     def rescale(self, factor: float) -> None:
         """Multiply the Adam rate, now and in the schedule, by `factor`."""
@@ -170,7 +178,8 @@ class _Loop:
         return time.perf_counter() - self.t_start - self.t_other
 
     def loss(self, terms: dict) -> torch.Tensor:
-        return sum(weight(k, self.run.weights) * v for k, v in terms.items())
+        weights = self.run.weighting.weights(self.run.weights)
+        return sum(weight(k, weights) * v for k, v in terms.items())
 
     def backward(self, loss: torch.Tensor) -> torch.Tensor:
         """The gradients (averaged over the ranks of a distributed run) and the mean loss."""
@@ -192,6 +201,8 @@ class _Loop:
     def record(self, step: int, phase: str, loss: float, terms: dict, lr: float, errors=None) -> None:
         row = {"step": step, "phase": phase, "time": self.elapsed(), "loss": loss, "lr": lr}
         row.update({k: float(v.detach()) for k, v in terms.items()})
+        row.update(self.run.data.report)
+        row.update(self.run.weighting.report())
         row.update(errors or {})
         self.hist.rows.append(row)
         self.bar.set_postfix(_postfix(loss, row), refresh=False)
@@ -216,7 +227,8 @@ class _Loop:
                 "lbfgs_evals": self.hist.lbfgs_evals, "rollbacks": self.hist.rollbacks, "rows": self.hist.rows,
                 "train_time": self.elapsed(), "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
                 "lbfgs": self.lbfgs.state_dict() if self.lbfgs is not None else self.lbfgs_resume, "lr": self.cfg.lr,
-                "lr_factor": self.lr_factor, "data": self.data_state, "rng": self.rng}
+                "lr_factor": self.lr_factor, "data": self.data_state, "rng": self.rng,
+                "weighting": self.weighting_state}
 
     def checkpoint(self, due: bool) -> None:
         """A periodic checkpoint when `due` or train.checkpoint_seconds have passed, only of a finite state."""
@@ -301,6 +313,7 @@ def _adam(loop: _Loop) -> str:
     for step in range(hist.adam_steps, cfg.steps):
         interrupts.check()
         data.before_step(step)  # resample, redraw a quadrature, or take the next batch
+        run.weighting.before_step(step)  # per-point weights at the step's points: a pure function of the commit
         changed = data.state() != loop.data_state
         if run.hooks:
             changed = loop.run_hooks(step) or changed
@@ -309,6 +322,7 @@ def _adam(loop: _Loop) -> str:
         with interrupts.interruptible() if not changed else contextlib.nullcontext():
             loop.opt.zero_grad(set_to_none=True)
             terms = run.terms()
+            run.weighting.balance(step, terms, loop.params)
             loss = loop.backward(loop.loss(terms))
         if (reason := _adam_commit(loop, step, loss, terms)):
             return reason
