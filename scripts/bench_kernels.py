@@ -27,7 +27,9 @@ the KAN by nested autograd, `AutogradBackend`, and the KAN by its jets, `JetBack
 step asks for after the warm-up round): plane elasticity's strong form, loss = mean |∇·σ(u)|² over the
 batch plus mean |σ·n − t|² over 512 boundary points (the whole Hessian: the KAN path before full jets was
 the nested autograd row, as `auto` fell back to it), and an energy step, loss = mean ψ(u) = ½ σ:ε over the
-batch minus the mean work t·u on the boundary points (first derivatives only).
+batch minus the mean work t·u on the boundary points (first derivatives only), with plate_hole's hard
+symmetry conditions u = x N as an output transform on every row (through the KAN's jets by forward mode,
+`kinn.kernels.jets.transformed`).
 With --profile, also the ten costliest kernels of each KAN jet row by torch.profiler (where the time goes).
 Needs only torch (and triton for its rows): on a bare GPU machine, `pip install --no-deps --no-build-isolation -e .`.
 """
@@ -195,14 +197,23 @@ def energy_loss(u: Field, b: Field) -> torch.Tensor:
     return mechanics.elastic_energy(u, E, NU).mean() - b.values[:, 0].mean()
 
 
-def field_rows(mlp: torch.nn.Module, net: kan.KAN, c: torch.Tensor, cb: torch.Tensor, loss: Callable) -> list[Row]:
+def symmetric(x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+    """plate_hole's hard symmetry conditions, u_x = x N_x, u_y = y N_y: the energy step's output transform."""
+    return raw * x
+
+
+def field_rows(mlp: torch.nn.Module, net: kan.KAN, c: torch.Tensor, cb: torch.Tensor, loss: Callable,
+               transform: Callable | None = None) -> list[Row]:
     """One step of `loss` through field handles: MLP and KAN by nested autograd, the KAN by jets (native C
-    and fast PyTorch; on CUDA Triton), which carry what the loss asks for after the first (warm-up) step."""
+    and fast PyTorch; on CUDA Triton), which carry what the loss asks for after the first (warm-up) step.
+    transform(x, raw): an output transform (hard conditions) on every model's output, on the jets by
+    `kinn.kernels.jets.transformed`."""
     def by_autograd(model):
         def run():
             model.zero_grad(set_to_none=True)
             x, xb = c.detach().requires_grad_(True), cb.detach().requires_grad_(True)
-            loss(field(AutogradBackend(model(x), x)), field(AutogradBackend(model(xb), xb))).backward()
+            u, ub = ((model(y) if transform is None else transform(y, model(y))) for y in (x, xb))
+            loss(field(AutogradBackend(u, x)), field(AutogradBackend(ub, xb))).backward()
 
         return run
 
@@ -215,6 +226,7 @@ def field_rows(mlp: torch.nn.Module, net: kan.KAN, c: torch.Tensor, cb: torch.Te
                 for x in (c, cb):
                     x = x.detach().requires_grad_(True)
                     j = net.jet(jets.Jet.seed(x, torch.ones(P, dtype=x.dtype, device=x.device)))
+                    j = j if transform is None else jets.transformed(transform, x.detach(), j)
                     handles.append(field(JetBackend(j, x, nested=False)))
                 loss(*handles).backward()
             finally:
@@ -236,8 +248,11 @@ def saved_mib(step: Callable[[], None]) -> float:
     storages = {}
 
     def pack(t):
-        storage = t.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
+        try:
+            storage = t.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
+        except RuntimeError:  # a functorch wrapper (forward mode through an output transform): no storage of its own
+            pass
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
@@ -351,14 +366,15 @@ def main() -> None:
         if args.profile:
             profile(rows, device)
     cb = torch.rand(512, P, device=device) * 2 - 1  # the boundary points of the elasticity and energy steps
-    for key, title, loss in (("elasticity", "plane elasticity, strong form (div sigma, tractions)", elasticity_loss),
-                             ("energy", "energy form (strain energy, load work)", energy_loss)):
+    for key, title, loss, transform in (
+            ("elasticity", "plane elasticity, strong form (div sigma, tractions)", elasticity_loss, None),
+            ("energy", "energy form (strain energy, load work; hard symmetry u = x N)", energy_loss, symmetric)):
         if key not in sections:
             continue
         torch.manual_seed(2025)  # a fresh KAN for each: its jets carry what this step asks for
         mlp2, kan2 = MLP([P, w, w, 2]).to(device), kan.KAN([P, w, w, 2], args.grid, args.order).to(device)
         layers = [m for lin in mlp2.linears[:-1] for m in (lin, torch.nn.Tanh())] + [mlp2.linears[-1]]
-        rows = field_rows(torch.nn.Sequential(*layers), kan2, c, cb, loss)
+        rows = field_rows(torch.nn.Sequential(*layers), kan2, c, cb, loss, transform)
         report(f"net [{P}, {w}, {w}, 2], {title}", rows, device, args.steps)
         if args.profile:
             profile(rows, device)
