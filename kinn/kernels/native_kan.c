@@ -329,6 +329,104 @@ static inline __attribute__((always_inline)) void SUF(backward_edge)(SUF(edges_t
   }
 }
 
+/* Narrow layers, whose outputs fill less than a SIMD block (the last layer of a network of one or two fields):
+   SIMD over the inputs instead, lane i reading its rows of the weight transposed to Wt (O, D, I) by gathers,
+   so that a point costs a few vectors of inputs per output instead of one padded block per input and a
+   horizontal sum of each accumulator per input. Each loop over the inputs is a single SIMD loop (the
+   columns outside it), which the vectoriser takes. scratch: 5 I values. */
+
+/* f_k[i] = phi_{n+k} of input i on output row w: the edge functions' derivatives n, n + 1 (and n + 2). */
+static inline __attribute__((always_inline)) void SUF(narrow_phi)(SUF(edges_t) e, int64_t cols, const T* w,
+                                                                  int64_t I, int n, int three, T* f) {
+  memset(f, 0, sizeof(T) * 3 * I);
+  for (int64_t c = 0; c < cols; ++c) {
+    const T *d0 = e.d + (n * e.C + c) * I, *d1 = d0 + e.C * I, *d2 = d1 + e.C * I;
+    const int32_t* slot = e.slot + c * I;
+#pragma omp simd
+    for (int64_t i = 0; i < I; ++i) {
+      const T wc = w[(int64_t)slot[i] * I + i];
+      f[i] += wc * d0[i], f[I + i] += wc * d1[i];
+      if (three) f[2 * I + i] += wc * d2[i];
+    }
+  }
+}
+
+static inline __attribute__((always_inline)) T SUF(dot)(const T* x, const T* y, int64_t I) {
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < I; ++i) sum += y ? x[i] * y[i] : x[i];
+  return sum;
+}
+
+static inline __attribute__((always_inline)) void SUF(narrow_forward_point)(SUF(edges_t) e, int64_t cols,
+                                                                            const T* Wt, int64_t I, int64_t D,
+                                                                            int64_t O, const int64_t P,
+                                                                            const int64_t kind, T* f, T* y) {
+  const int64_t M = n_pairs(P, kind);
+  for (int64_t o = 0; o < O; ++o) {
+    SUF(narrow_phi)(e, cols, Wt + o * D * I, I, 0, M != 0, f);
+    y[o] = SUF(dot)(f, NULL, I);
+    for (int64_t p = 0; p < P; ++p) y[(1 + p) * O + o] = SUF(dot)(f + I, e.q + p * I, I);
+    for (int64_t r = 0; r < M; ++r)
+      y[(1 + P + r) * O + o] = SUF(dot)(f + 2 * I, e.q + (P + r) * I, I) + SUF(dot)(f + I, e.q + (P + M + r) * I, I);
+  }
+}
+
+/* The narrow layer's backward pass for one point: GW (O, D, I) gets its rows, gj (S, I) the gradient of the
+   point's (squashed) jet, as in backward_edge with the roles of inputs and outputs swapped. */
+static inline __attribute__((always_inline)) void SUF(narrow_backward_point)(SUF(edges_t) e, int64_t cols,
+                                                                             const T* gy, const T* Wt, T* GW,
+                                                                             int64_t I, int64_t D, int64_t O,
+                                                                             const int64_t P, const int64_t kind,
+                                                                             T* f, T* gj) {
+  const int64_t M = n_pairs(P, kind), S = 1 + P + M;
+  T *a1 = f + 3 * I, *a2 = f + 4 * I;
+  if (gj) memset(gj, 0, sizeof(T) * S * I);
+  for (int64_t o = 0; o < O; ++o) {
+    T gs[1 + MAXP + MAXM];
+    for (int64_t s = 0; s < S; ++s) gs[s] = gy[s * O + o];
+#pragma omp simd
+    for (int64_t i = 0; i < I; ++i) { /* the incoming gradient folded into the coefficients of d_1 and d_2 */
+      T v1 = 0, v2 = 0;
+      for (int64_t p = 0; p < P; ++p) v1 += gs[1 + p] * e.q[p * I + i];
+      for (int64_t r = 0; r < M; ++r)
+        v1 += gs[1 + P + r] * e.q[(P + M + r) * I + i], v2 += gs[1 + P + r] * e.q[(P + r) * I + i];
+      a1[i] = v1, a2[i] = v2;
+    }
+    if (GW)
+      for (int64_t c = 0; c < cols; ++c) {
+        const T *d0 = e.d + c * I, *d1 = d0 + e.C * I, *d2 = d1 + e.C * I;
+        const int32_t* slot = e.slot + c * I;
+        T* gw = GW + o * D * I;
+#pragma omp simd
+        for (int64_t i = 0; i < I; ++i) {
+          T v = gs[0] * d0[i] + a1[i] * d1[i];
+          if (M) v += a2[i] * d2[i];
+          gw[(int64_t)slot[i] * I + i] += v;
+        }
+      }
+    if (!gj) continue;
+    SUF(narrow_phi)(e, cols, Wt + o * D * I, I, 1, M != 0, f);
+#pragma omp simd
+    for (int64_t i = 0; i < I; ++i) {
+      T dx = gs[0] * f[i] + a1[i] * f[I + i];
+      if (M) dx += a2[i] * f[2 * I + i];
+      gj[i] += dx;
+      for (int64_t p = 0; p < P; ++p) gj[(1 + p) * I + i] += gs[1 + p] * f[i];
+    }
+    FOR_PAIRS(P, kind, {
+      T *ga = gj + (1 + a) * I, *gb = gj + (1 + b) * I, *gh = gj + (1 + P + m) * I;
+      const T *qa = e.q + a * I, *qb = e.q + b * I, c2 = gs[1 + P + m];
+_Pragma("omp simd")
+      for (int64_t i = 0; i < I; ++i) {
+        ga[i] += c2 * f[I + i] * qb[i];
+        gb[i] += c2 * f[I + i] * qa[i];
+        gh[i] += c2 * f[i];
+      }
+    });
+  }
+}
+
 #undef D_
 #undef Q_
 
@@ -398,6 +496,39 @@ static void SUF(kan_jet_backward)(const T* J, const T* W, const T* table, T lo, 
   for (int64_t t = 0; t < TILE_N; ++t) SUF(edges_free)(e[t]);
 }
 
+/* The narrow layers' kernels on points n0 .. n1 - 1 (Wt and GW transposed, (O, D, I); Y and GY not padded). */
+static void SUF(narrow_forward)(const T* J, const T* Wt, const T* table, T lo, T scale, T a, T b, int64_t n0,
+                                int64_t n1, int64_t P, int64_t kind, int64_t I, int64_t O, int64_t G, int64_t K,
+                                int64_t D, T* Y) {
+  const int64_t S = 1 + P + n_pairs(P, kind);
+  SUF(edges_t) e = SUF(edges_new)(I, P, n_pairs(P, kind), K);
+  T* scratch = malloc(sizeof(T) * 5 * I);
+  for (int64_t n = n0; n < n1; ++n) {
+    const int64_t cols = SUF(prepare)(J + n * S * I, table, lo, scale, G, K, D > G + K - 1, kind ? 2 : 1, P, kind,
+                                      I, a, b, e);
+    BY_PK(P, kind, SUF(narrow_forward_point)(e, cols, Wt, I, D, O, P_, K_, scratch, Y + n * S * O))
+  }
+  free(scratch);
+  SUF(edges_free)(e);
+}
+
+static void SUF(narrow_backward)(const T* J, const T* Wt, const T* table, T lo, T scale, T a, T b, const T* GY,
+                                 int64_t n0, int64_t n1, int64_t P, int64_t kind, int64_t I, int64_t O, int64_t G,
+                                 int64_t K, int64_t D, T* GJ, T* GW) {
+  const int64_t S = 1 + P + n_pairs(P, kind);
+  SUF(edges_t) e = SUF(edges_new)(I, P, n_pairs(P, kind), K);
+  T* scratch = malloc(sizeof(T) * 5 * I);
+  for (int64_t n = n0; n < n1; ++n) {
+    const int64_t cols = SUF(prepare)(J + n * S * I, table, lo, scale, G, K, D > G + K - 1,
+                                      (kind ? 2 : 1) + (GJ != NULL), P, kind, I, a, b, e);
+    T* gj = GJ ? GJ + n * S * I : NULL;
+    BY_PK(P, kind, SUF(narrow_backward_point)(e, cols, GY + n * S * O, Wt, GW, I, D, O, P_, K_, scratch, gj))
+    if (gj && b != 0) SUF(unsquash)(J + n * S * I, e.t, P, kind, I, gj);
+  }
+  free(scratch);
+  SUF(edges_free)(e);
+}
+
 /* All N points in `chunks` pieces, in parallel where the library is built with OpenMP (one piece a thread
    of torch's own OpenMP team, which the same libgomp serves); piece k adds its weight gradient to
    GW + k I D O. kind: 0 "first", 1 "diag", 2 "full" (kinn.kernels.jets). */
@@ -417,6 +548,24 @@ void SUF(kan_jet_backward_all)(const T* J, const T* W, const T* table, T lo, T s
   for (int64_t k = 0; k < chunks; ++k)
     SUF(kan_jet_backward)(J, W, table, lo, scale, a, b, GY, N * k / chunks, N * (k + 1) / chunks, P, kind, I, O, G,
                           K, D, GJ, GW ? GW + k * I * D * O : NULL);
+}
+
+void SUF(kan_jet_narrow_forward_all)(const T* J, const T* W, const T* table, T lo, T scale, T a, T b, int64_t N,
+                                     int64_t chunks, int64_t P, int64_t kind, int64_t I, int64_t O, int64_t G,
+                                     int64_t K, int64_t D, T* Y) {
+#pragma omp parallel for num_threads(chunks) schedule(static, 1)
+  for (int64_t k = 0; k < chunks; ++k)
+    SUF(narrow_forward)(J, W, table, lo, scale, a, b, N * k / chunks, N * (k + 1) / chunks, P, kind, I, O, G, K, D,
+                        Y);
+}
+
+void SUF(kan_jet_narrow_backward_all)(const T* J, const T* W, const T* table, T lo, T scale, T a, T b,
+                                      const T* GY, int64_t N, int64_t chunks, int64_t P, int64_t kind, int64_t I,
+                                      int64_t O, int64_t G, int64_t K, int64_t D, T* GJ, T* GW) {
+#pragma omp parallel for num_threads(chunks) schedule(static, 1)
+  for (int64_t k = 0; k < chunks; ++k)
+    SUF(narrow_backward)(J, W, table, lo, scale, a, b, GY, N * k / chunks, N * (k + 1) / chunks, P, kind, I, O, G, K,
+                         D, GJ, GW ? GW + k * I * D * O : NULL);
 }
 
 #undef VL
