@@ -30,6 +30,7 @@ the nested autograd row, as `auto` fell back to it), and an energy step, loss = 
 batch minus the mean work t·u on the boundary points (first derivatives only), with plate_hole's hard
 symmetry conditions u = x N as an output transform on every row (through the KAN's jets by forward mode,
 `kinn.kernels.jets.transformed`).
+Last, the C kernels alone: forward and backward of one 64 -> 64 and one 64 -> 1 layer for each jet kind.
 With --profile, also the ten costliest kernels of each KAN jet row by torch.profiler (where the time goes).
 Needs only torch (and triton for its rows): on a bare GPU machine, `pip install --no-deps --no-build-isolation -e .`.
 """
@@ -326,6 +327,34 @@ def profile(rows: list[Row], device: torch.device) -> None:
             print(prof.key_averages().table(sort_by=key, row_limit=10, max_name_column_width=60))
 
 
+def kernel_times(width: int, grid: int, order: int, steps: int) -> None:
+    """Forward and backward of the C kernels alone on one KAN layer, width -> width and width -> 1 (the narrow
+    kernels), each jet kind over P = 2, the tanh between layers fused: median CPU ms over `steps` rounds."""
+    print(f"C kernels of one layer (squash fused, P = {P}; median CPU ms forward / backward)")
+    previous = kernels.set_backend("native")
+    try:
+        for fan_out in (width, 1):
+            layer = kan.KANLinear(width, fan_out, grid=grid, order=order)
+            cells = []
+            for kind in jets.KINDS:
+                S = jets.sets(P, kind)
+                J = (torch.rand(4096, S, width) * 2 - 1).requires_grad_(True)
+                gy = torch.randn(4096, S, fan_out)
+                forward, backward = [], []
+                for step in range(steps + 1):  # the first round warms up
+                    start = time.process_time()
+                    y = layer.stacked_jet(J, (0.0, 1.0), kind)
+                    middle = time.process_time()
+                    y.backward(gy)
+                    if step:
+                        forward.append(middle - start)
+                        backward.append(time.process_time() - middle)
+                cells.append(f"{kind} {statistics.median(forward) * 1e3:5.2f} / {statistics.median(backward) * 1e3:5.2f}")
+            print(f"  {width} -> {fan_out:<3d} " + "   ".join(cells))
+    finally:
+        kernels.set_backend(previous)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -336,7 +365,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
     parser.add_argument("--profile", action="store_true", help="also the costliest kernels of each jet row")
-    parser.add_argument("--sections", default="layer,net,elasticity,energy",
+    parser.add_argument("--sections", default="layer,net,elasticity,energy,kernels",
                         help="which models and steps to time (comma-separated; default all)")
     args = parser.parse_args()
     if args.threads:
@@ -378,6 +407,8 @@ def main() -> None:
         report(f"net [{P}, {w}, {w}, 2], {title}", rows, device, args.steps)
         if args.profile:
             profile(rows, device)
+    if "kernels" in sections and device.type == "cpu" and kernels.native_kan.available():
+        kernel_times(w, args.grid, args.order, args.steps)
 
 
 if __name__ == "__main__":
