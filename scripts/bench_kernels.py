@@ -27,7 +27,10 @@ the KAN by nested autograd, `AutogradBackend`, and the KAN by its jets, `JetBack
 step asks for after the warm-up round): plane elasticity's strong form, loss = mean |∇·σ(u)|² over the
 batch plus mean |σ·n − t|² over 512 boundary points (the whole Hessian: the KAN path before full jets was
 the nested autograd row, as `auto` fell back to it), and an energy step, loss = mean ψ(u) = ½ σ:ε over the
-batch minus the mean work t·u on the boundary points (first derivatives only).
+batch minus the mean work t·u on the boundary points (first derivatives only), with plate_hole's hard
+symmetry conditions u = x N as an output transform on every row (through the KAN's jets by forward mode,
+`kinn.kernels.jets.transformed`).
+Last, the C kernels alone: forward and backward of one 64 -> 64 and one 64 -> 1 layer for each jet kind.
 With --profile, also the ten costliest kernels of each KAN jet row by torch.profiler (where the time goes).
 Needs only torch (and triton for its rows): on a bare GPU machine, `pip install --no-deps --no-build-isolation -e .`.
 """
@@ -195,14 +198,23 @@ def energy_loss(u: Field, b: Field) -> torch.Tensor:
     return mechanics.elastic_energy(u, E, NU).mean() - b.values[:, 0].mean()
 
 
-def field_rows(mlp: torch.nn.Module, net: kan.KAN, c: torch.Tensor, cb: torch.Tensor, loss: Callable) -> list[Row]:
+def symmetric(x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+    """plate_hole's hard symmetry conditions, u_x = x N_x, u_y = y N_y: the energy step's output transform."""
+    return raw * x
+
+
+def field_rows(mlp: torch.nn.Module, net: kan.KAN, c: torch.Tensor, cb: torch.Tensor, loss: Callable,
+               transform: Callable | None = None) -> list[Row]:
     """One step of `loss` through field handles: MLP and KAN by nested autograd, the KAN by jets (native C
-    and fast PyTorch; on CUDA Triton), which carry what the loss asks for after the first (warm-up) step."""
+    and fast PyTorch; on CUDA Triton), which carry what the loss asks for after the first (warm-up) step.
+    transform(x, raw): an output transform (hard conditions) on every model's output, on the jets by
+    `kinn.kernels.jets.transformed`."""
     def by_autograd(model):
         def run():
             model.zero_grad(set_to_none=True)
             x, xb = c.detach().requires_grad_(True), cb.detach().requires_grad_(True)
-            loss(field(AutogradBackend(model(x), x)), field(AutogradBackend(model(xb), xb))).backward()
+            u, ub = ((model(y) if transform is None else transform(y, model(y))) for y in (x, xb))
+            loss(field(AutogradBackend(u, x)), field(AutogradBackend(ub, xb))).backward()
 
         return run
 
@@ -215,6 +227,7 @@ def field_rows(mlp: torch.nn.Module, net: kan.KAN, c: torch.Tensor, cb: torch.Te
                 for x in (c, cb):
                     x = x.detach().requires_grad_(True)
                     j = net.jet(jets.Jet.seed(x, torch.ones(P, dtype=x.dtype, device=x.device)))
+                    j = j if transform is None else jets.transformed(transform, x.detach(), j)
                     handles.append(field(JetBackend(j, x, nested=False)))
                 loss(*handles).backward()
             finally:
@@ -236,8 +249,11 @@ def saved_mib(step: Callable[[], None]) -> float:
     storages = {}
 
     def pack(t):
-        storage = t.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
+        try:
+            storage = t.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
+        except RuntimeError:  # a functorch wrapper (forward mode through an output transform): no storage of its own
+            pass
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
@@ -311,6 +327,34 @@ def profile(rows: list[Row], device: torch.device) -> None:
             print(prof.key_averages().table(sort_by=key, row_limit=10, max_name_column_width=60))
 
 
+def kernel_times(width: int, grid: int, order: int, steps: int) -> None:
+    """Forward and backward of the C kernels alone on one KAN layer, width -> width and width -> 1 (the narrow
+    kernels), each jet kind over P = 2, the tanh between layers fused: median CPU ms over `steps` rounds."""
+    print(f"C kernels of one layer (squash fused, P = {P}; median CPU ms forward / backward)")
+    previous = kernels.set_backend("native")
+    try:
+        for fan_out in (width, 1):
+            layer = kan.KANLinear(width, fan_out, grid=grid, order=order)
+            cells = []
+            for kind in jets.KINDS:
+                S = jets.sets(P, kind)
+                J = (torch.rand(4096, S, width) * 2 - 1).requires_grad_(True)
+                gy = torch.randn(4096, S, fan_out)
+                forward, backward = [], []
+                for step in range(steps + 1):  # the first round warms up
+                    start = time.process_time()
+                    y = layer.stacked_jet(J, (0.0, 1.0), kind)
+                    middle = time.process_time()
+                    y.backward(gy)
+                    if step:
+                        forward.append(middle - start)
+                        backward.append(time.process_time() - middle)
+                cells.append(f"{kind} {statistics.median(forward) * 1e3:5.2f} / {statistics.median(backward) * 1e3:5.2f}")
+            print(f"  {width} -> {fan_out:<3d} " + "   ".join(cells))
+    finally:
+        kernels.set_backend(previous)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -321,7 +365,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
     parser.add_argument("--profile", action="store_true", help="also the costliest kernels of each jet row")
-    parser.add_argument("--sections", default="layer,net,elasticity,energy",
+    parser.add_argument("--sections", default="layer,net,elasticity,energy,kernels",
                         help="which models and steps to time (comma-separated; default all)")
     args = parser.parse_args()
     if args.threads:
@@ -351,17 +395,20 @@ def main() -> None:
         if args.profile:
             profile(rows, device)
     cb = torch.rand(512, P, device=device) * 2 - 1  # the boundary points of the elasticity and energy steps
-    for key, title, loss in (("elasticity", "plane elasticity, strong form (div sigma, tractions)", elasticity_loss),
-                             ("energy", "energy form (strain energy, load work)", energy_loss)):
+    for key, title, loss, transform in (
+            ("elasticity", "plane elasticity, strong form (div sigma, tractions)", elasticity_loss, None),
+            ("energy", "energy form (strain energy, load work; hard symmetry u = x N)", energy_loss, symmetric)):
         if key not in sections:
             continue
         torch.manual_seed(2025)  # a fresh KAN for each: its jets carry what this step asks for
         mlp2, kan2 = MLP([P, w, w, 2]).to(device), kan.KAN([P, w, w, 2], args.grid, args.order).to(device)
         layers = [m for lin in mlp2.linears[:-1] for m in (lin, torch.nn.Tanh())] + [mlp2.linears[-1]]
-        rows = field_rows(torch.nn.Sequential(*layers), kan2, c, cb, loss)
+        rows = field_rows(torch.nn.Sequential(*layers), kan2, c, cb, loss, transform)
         report(f"net [{P}, {w}, {w}, 2], {title}", rows, device, args.steps)
         if args.profile:
             profile(rows, device)
+    if "kernels" in sections and device.type == "cpu" and kernels.native_kan.available():
+        kernel_times(w, args.grid, args.order, args.steps)
 
 
 if __name__ == "__main__":

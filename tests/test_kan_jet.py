@@ -201,13 +201,15 @@ def test_every_kind_on_every_cpu_backend_equals_reference(backend, kind, dtype, 
         assert_all_close(stacked_and_gradients(layer, J, backend, kind), reference, tol)
 
 
+@pytest.mark.parametrize("fan_out", [9, 2], ids=["blocks", "narrow"])
 @pytest.mark.parametrize("p", [1, 3, 4])
 @pytest.mark.parametrize("kind", KINDS)
-def test_native_kernels_of_every_kind_for_other_numbers_of_coordinates(native, kind, p):
-    """P = 1, 3 run the unrolled cases, P = 4 the general one; the squash fused; several chunks on threads."""
+def test_native_kernels_of_every_kind_for_other_numbers_of_coordinates(native, kind, p, fan_out):
+    """P = 1, 3 run the unrolled cases, P = 4 the general one; the squash fused; several chunks on threads;
+    outputs by SIMD blocks and, for a narrow layer (two float64 outputs), SIMD over the inputs."""
     from kinn.kernels.jets import sets
 
-    layer = make_layer(fan_in=4, fan_out=9)
+    layer = make_layer(fan_in=4, fan_out=fan_out)
     gen = torch.Generator().manual_seed(p)
     J = torch.randn(300, sets(p, kind), 4, generator=gen, dtype=torch.float64) * 1.5
     threads = torch.get_num_threads()

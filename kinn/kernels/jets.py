@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 from abc import ABC, abstractmethod
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -193,6 +194,39 @@ class JetNetwork(ABC):
     @abstractmethod
     def jet(self, j: Jet) -> Jet:
         """The network's forward pass on a jet of its inputs."""
+
+
+def transformed(fn: Callable, x: torch.Tensor, j: Jet) -> Jet:
+    """The jet of y = fn(x, u) at the points x (N, D), where u has the jet j over the same D coordinates:
+    an output transform (a hard condition, `kinn.pde.conditions`) applied to a network's jet.
+
+    fn is any pointwise torch function (row n of y depends on row n of x and u). Each row of the result
+    is a directional derivative of fn along the jets' tangents z_a = (e_a, g_a), by forward-mode AD
+    (`torch.func.jvp`): g'_a = fn'[z_a] = ∂fn/∂x_a + ∂fn/∂u g_a (the product rule of u = g + d N, say)
+    and second row (a, b): fn''[z_a, z_b] + ∂fn/∂u h_ab. Differentiable (first order) in j and x, like
+    any torch expression. The result keeps j's `demand` and computes itself again through fn where j can
+    (`rerun`).
+    """
+    from torch.func import jvp
+
+    P, u = j.P, j.v
+    assert x.shape[1] == P, f"points with {x.shape[1]} coordinates for a jet over {P}"
+    unit = torch.eye(P, dtype=x.dtype, device=x.device)
+    tangents = [(unit[a].expand_as(x), j.J[:, 1 + a]) for a in range(P)]  # z_a, (N, D) and (N, C)
+    firsts = [jvp(fn, (x, u), z) for z in tangents]
+    rows = [firsts[0][0] if firsts else fn(x, u)] + [d for _, d in firsts]
+    zero = torch.zeros_like(x)
+    for m, (a, b) in enumerate(pairs(P, j.kind)):
+        def along_a(x, u, z=tangents[a]):  # fn'[z_a] as a function of (x, u), z_a held
+            return jvp(fn, (x, u), z)[1]
+
+        curvature = jvp(fn, (x, u), (zero, j.second[:, m]))[1]  # ∂fn/∂u h_ab
+        rows.append(jvp(along_a, (x, u), tangents[b])[1] + curvature)
+    out = Jet(torch.stack(rows, 1), j.kind, P)
+    out.demand = j.demand
+    if j.rerun is not None:
+        out.rerun = lambda kind: transformed(fn, x, j.rerun(kind))
+    return out
 
 
 def linear(j: Jet, weight: torch.Tensor, bias: torch.Tensor | None = None) -> Jet:

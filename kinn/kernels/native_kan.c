@@ -128,6 +128,18 @@ static void SUF(edges_free)(SUF(edges_t) e) {
   free(e.slot);
 }
 
+/* dr[i] = basis r's polynomial c (coefficient of u^p at c[p * K]) at u[i], by Horner's rule; zero off the grid. */
+static inline __attribute__((always_inline)) void SUF(horner)(const T* c, const T* u, const int64_t* j, int64_t r,
+                                                              int64_t NB, int64_t I, const int64_t K, T* dr) {
+#pragma omp simd
+  for (int64_t i = 0; i < I; ++i) {
+    T v = c[(K - 1) * K];
+    for (int64_t p = K - 2; p >= 0; --p) v = v * u[i] + c[p * K];
+    const int64_t col = j[i] + r;
+    dr[i] = col >= 0 && col < NB ? v : 0;
+  }
+}
+
 /* The edges of point jn (S, I): squash (where b != 0), locate, bases, silu, chain-rule coefficients.
    Derivatives 0 .. order. Returns the number of columns, K or K + 1 (silu). */
 static int64_t SUF(prepare)(const T* jn, const T* table, T lo, T scale, int64_t G, int64_t K, int base, int order,
@@ -157,14 +169,22 @@ static int64_t SUF(prepare)(const T* jn, const T* table, T lo, T scale, int64_t 
     for (int64_t r = 0; r < K; ++r) {
       const T* c = table + n * K * K + r; /* coefficient of u^p at c[p * K] */
       T* dr = e.d + (n * C + r) * I;
-      for (int64_t i = 0; i < I; ++i) dr[i] = c[(K - 1) * K];
-      for (int64_t p = K - 2; p >= 0; --p) /* Horner's rule */
+      switch (K) { /* orders 1 .. 5 with Horner's steps unrolled: one SIMD loop, not a pass over dr per power */
+        case 2: SUF(horner)(c, u, e.j, r, NB, I, 2, dr); break;
+        case 3: SUF(horner)(c, u, e.j, r, NB, I, 3, dr); break;
+        case 4: SUF(horner)(c, u, e.j, r, NB, I, 4, dr); break;
+        case 5: SUF(horner)(c, u, e.j, r, NB, I, 5, dr); break;
+        case 6: SUF(horner)(c, u, e.j, r, NB, I, 6, dr); break;
+        default:
+          for (int64_t i = 0; i < I; ++i) dr[i] = c[(K - 1) * K];
+          for (int64_t p = K - 2; p >= 0; --p)
 #pragma omp simd
-        for (int64_t i = 0; i < I; ++i) dr[i] = dr[i] * u[i] + c[p * K];
+            for (int64_t i = 0; i < I; ++i) dr[i] = dr[i] * u[i] + c[p * K];
 #pragma omp simd
-      for (int64_t i = 0; i < I; ++i) {
-        const int64_t col = e.j[i] + r;
-        dr[i] = col >= 0 && col < NB ? dr[i] : 0;
+          for (int64_t i = 0; i < I; ++i) {
+            const int64_t col = e.j[i] + r;
+            dr[i] = col >= 0 && col < NB ? dr[i] : 0;
+          }
       }
     }
   for (int64_t r = 0; r < K; ++r)
@@ -239,6 +259,35 @@ static inline SUF(vec) SUF(load)(const T* p) {
 
 static inline void SUF(store)(T* p, SUF(vec) v) { memcpy(p, &v, sizeof v); }
 
+/* The sum of a block's lanes as a tree of halves (vector additions of 32- and 16-byte halves, then the last
+   few lanes), where a running sum is VL - 1 dependent scalar additions with a shuffle each (C does not let
+   the compiler reassociate them; they were about a third of the backward pass's instructions). */
+typedef T SUF(v32) __attribute__((vector_size(32)));
+typedef T SUF(v16) __attribute__((vector_size(16)));
+
+static inline T SUF(hsum)(SUF(vec) v) {
+#if VB == 64 || VB == 32
+  SUF(v32) s32;
+#if VB == 64
+  SUF(v32) lo, hi;
+  memcpy(&lo, &v, 32), memcpy(&hi, (char*)&v + 32, 32);
+  s32 = lo + hi;
+#else
+  memcpy(&s32, &v, 32);
+#endif
+  SUF(v16) a, b;
+  memcpy(&a, &s32, 16), memcpy(&b, (char*)&s32 + 16, 16);
+  a += b;
+  T x[16 / sizeof(T)];
+  memcpy(x, &a, 16);
+  return sizeof(T) == 4 ? (x[0] + x[2]) + (x[1] + x[3 % (16 / sizeof(T))]) : x[0] + x[1];
+#else
+  T sum = 0;
+  for (int64_t l = 0; l < VL; ++l) sum += v[l];
+  return sum;
+#endif
+}
+
 #define D_(n, c) e.d[((n) * e.C + (c)) * I + i]
 #define Q_(r) e.q[(r) * I + i]
 
@@ -286,46 +335,148 @@ static inline __attribute__((always_inline)) void SUF(backward_edge)(SUF(edges_t
   SUF(vec) dx = {0}, dg[MAXP], dh[MAXM];
   for (int64_t p = 0; p < P; ++p) dg[p] = (SUF(vec)){0};
   for (int64_t r = 0; r < M; ++r) dh[r] = (SUF(vec)){0};
+  /* The input's rows and coefficients, read once: GW's stores could alias e.d and W for the compiler, which
+     would read them again for every block. */
+  int64_t row[KD];
+  T d[4][KD], q[MAXP + 2 * MAXM];
+  for (int64_t c = 0; c < m; ++c) {
+    row[c] = (i * D + e.slot[c * I + i]) * O;
+    for (int n = 0; n < (M ? 4 : 3); ++n) d[n][c] = D_(n, c);
+  }
+  for (int64_t r = 0; r < P + 2 * M; ++r) q[r] = Q_(r);
   for (int64_t o = 0; o < O; o += VL) {
     const SUF(vec) g0 = SUF(load)(gy + o);
     SUF(vec) a1 = {0}, a2 = {0}, gs[1 + MAXP + MAXM];
     for (int64_t s = 1; s < 1 + P + M; ++s) gs[s] = SUF(load)(gy + s * O + o);
-    for (int64_t p = 0; p < P; ++p) a1 += gs[1 + p] * Q_(p);
-    for (int64_t r = 0; r < M; ++r) a1 += gs[1 + P + r] * Q_(P + M + r), a2 += gs[1 + P + r] * Q_(P + r);
+    for (int64_t p = 0; p < P; ++p) a1 += gs[1 + p] * q[p];
+    for (int64_t r = 0; r < M; ++r) a1 += gs[1 + P + r] * q[P + M + r], a2 += gs[1 + P + r] * q[P + r];
     if (GW) /* d/dW: per active column, the features' coefficients times the incoming gradient */
       for (int64_t c = 0; c < m; ++c) {
-        T* w = GW + (i * D + e.slot[c * I + i]) * O + o;
-        SUF(vec) v = SUF(load)(w) + g0 * D_(0, c) + a1 * D_(1, c);
-        if (M) v += a2 * D_(2, c);
+        T* w = GW + row[c] + o;
+        SUF(vec) v = SUF(load)(w) + g0 * d[0][c] + a1 * d[1][c];
+        if (M) v += a2 * d[2][c];
         SUF(store)(w, v);
       }
     if (gj) {
-      SUF(vec) f[3];
-      SUF(phi)(e, m, W, i, I, D, O, o, 1, M ? 3 : 2, f);
-      dx += g0 * f[0] + a1 * f[1];
-      if (M) dx += a2 * f[2];
+      SUF(vec) f[3] = {{0}, {0}, {0}};
+      for (int64_t c = 0; c < m; ++c) {
+        const SUF(vec) w = SUF(load)(W + row[c] + o);
+        f[0] += w * d[1][c], f[1] += w * d[2][c];
+        if (M) f[2] += w * d[3][c];
+      }
+      SUF(vec) t = g0 * f[0] + a1 * f[1]; /* summed apart: one addition a block on dx's chain */
+      if (M) t += a2 * f[2];
+      dx += t;
       for (int64_t p = 0; p < P; ++p) dg[p] += gs[1 + p] * f[0];
       FOR_PAIRS(P, kind, {
         const SUF(vec) c2 = gs[1 + P + m] * f[1];
-        dg[a] += c2 * Q_(b);
-        dg[b] += c2 * Q_(a);
+        dg[a] += c2 * q[b];
+        dg[b] += c2 * q[a];
         dh[m] += gs[1 + P + m] * f[0];
       });
     }
   }
   if (!gj) return;
-  T sum = 0;
-  for (int64_t l = 0; l < VL; ++l) sum += dx[l];
-  gj[0] = sum;
-  for (int64_t p = 0; p < P; ++p) {
-    sum = 0;
-    for (int64_t l = 0; l < VL; ++l) sum += dg[p][l];
-    gj[(1 + p) * I] = sum;
+  gj[0] = SUF(hsum)(dx);
+  for (int64_t p = 0; p < P; ++p) gj[(1 + p) * I] = SUF(hsum)(dg[p]);
+  for (int64_t r = 0; r < M; ++r) gj[(1 + P + r) * I] = SUF(hsum)(dh[r]);
+}
+
+/* Narrow layers, whose outputs fill less than a SIMD block (the last layer of a network of one or two fields):
+   SIMD over the inputs instead, lane i reading its rows of the weight transposed to Wt (O, D, I) by gathers,
+   so that a point costs a few vectors of inputs per output instead of one padded block per input and a
+   horizontal sum of each accumulator per input. Each loop over the inputs is a single SIMD loop (the
+   columns outside it), which the vectoriser takes. scratch: 5 I values. */
+
+/* f_k[i] = phi_{n+k} of input i on output row w: the edge functions' derivatives n, n + 1 (and n + 2). */
+static inline __attribute__((always_inline)) void SUF(narrow_phi)(SUF(edges_t) e, int64_t cols, const T* w,
+                                                                  int64_t I, int n, int three, T* f) {
+  memset(f, 0, sizeof(T) * 3 * I);
+  for (int64_t c = 0; c < cols; ++c) {
+    const T *d0 = e.d + (n * e.C + c) * I, *d1 = d0 + e.C * I, *d2 = d1 + e.C * I;
+    const int32_t* slot = e.slot + c * I;
+#pragma omp simd
+    for (int64_t i = 0; i < I; ++i) {
+      const T wc = w[(int64_t)slot[i] * I + i];
+      f[i] += wc * d0[i], f[I + i] += wc * d1[i];
+      if (three) f[2 * I + i] += wc * d2[i];
+    }
   }
-  for (int64_t r = 0; r < M; ++r) {
-    sum = 0;
-    for (int64_t l = 0; l < VL; ++l) sum += dh[r][l];
-    gj[(1 + P + r) * I] = sum;
+}
+
+static inline __attribute__((always_inline)) T SUF(dot)(const T* x, const T* y, int64_t I) {
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < I; ++i) sum += y ? x[i] * y[i] : x[i];
+  return sum;
+}
+
+static inline __attribute__((always_inline)) void SUF(narrow_forward_point)(SUF(edges_t) e, int64_t cols,
+                                                                            const T* Wt, int64_t I, int64_t D,
+                                                                            int64_t O, const int64_t P,
+                                                                            const int64_t kind, T* f, T* y) {
+  const int64_t M = n_pairs(P, kind);
+  for (int64_t o = 0; o < O; ++o) {
+    SUF(narrow_phi)(e, cols, Wt + o * D * I, I, 0, M != 0, f);
+    y[o] = SUF(dot)(f, NULL, I);
+    for (int64_t p = 0; p < P; ++p) y[(1 + p) * O + o] = SUF(dot)(f + I, e.q + p * I, I);
+    for (int64_t r = 0; r < M; ++r)
+      y[(1 + P + r) * O + o] = SUF(dot)(f + 2 * I, e.q + (P + r) * I, I) + SUF(dot)(f + I, e.q + (P + M + r) * I, I);
+  }
+}
+
+/* The narrow layer's backward pass for one point: GW (O, D, I) gets its rows, gj (S, I) the gradient of the
+   point's (squashed) jet, as in backward_edge with the roles of inputs and outputs swapped. */
+static inline __attribute__((always_inline)) void SUF(narrow_backward_point)(SUF(edges_t) e, int64_t cols,
+                                                                             const T* gy, const T* Wt, T* GW,
+                                                                             int64_t I, int64_t D, int64_t O,
+                                                                             const int64_t P, const int64_t kind,
+                                                                             T* f, T* gj) {
+  const int64_t M = n_pairs(P, kind), S = 1 + P + M;
+  T *a1 = f + 3 * I, *a2 = f + 4 * I;
+  if (gj) memset(gj, 0, sizeof(T) * S * I);
+  for (int64_t o = 0; o < O; ++o) {
+    T gs[1 + MAXP + MAXM];
+    for (int64_t s = 0; s < S; ++s) gs[s] = gy[s * O + o];
+#pragma omp simd
+    for (int64_t i = 0; i < I; ++i) { /* the incoming gradient folded into the coefficients of d_1 and d_2 */
+      T v1 = 0, v2 = 0;
+      for (int64_t p = 0; p < P; ++p) v1 += gs[1 + p] * e.q[p * I + i];
+      for (int64_t r = 0; r < M; ++r)
+        v1 += gs[1 + P + r] * e.q[(P + M + r) * I + i], v2 += gs[1 + P + r] * e.q[(P + r) * I + i];
+      a1[i] = v1, a2[i] = v2;
+    }
+    if (GW)
+      for (int64_t c = 0; c < cols; ++c) {
+        const T *d0 = e.d + c * I, *d1 = d0 + e.C * I, *d2 = d1 + e.C * I;
+        const int32_t* slot = e.slot + c * I;
+        T* gw = GW + o * D * I;
+#pragma omp simd
+        for (int64_t i = 0; i < I; ++i) {
+          T v = gs[0] * d0[i] + a1[i] * d1[i];
+          if (M) v += a2[i] * d2[i];
+          gw[(int64_t)slot[i] * I + i] += v;
+        }
+      }
+    if (!gj) continue;
+    SUF(narrow_phi)(e, cols, Wt + o * D * I, I, 1, M != 0, f);
+#pragma omp simd
+    for (int64_t i = 0; i < I; ++i) {
+      T dx = gs[0] * f[i] + a1[i] * f[I + i];
+      if (M) dx += a2[i] * f[2 * I + i];
+      gj[i] += dx;
+      for (int64_t p = 0; p < P; ++p) gj[(1 + p) * I + i] += gs[1 + p] * f[i];
+    }
+    FOR_PAIRS(P, kind, {
+      T *ga = gj + (1 + a) * I, *gb = gj + (1 + b) * I, *gh = gj + (1 + P + m) * I;
+      const T *qa = e.q + a * I, *qb = e.q + b * I, c2 = gs[1 + P + m];
+_Pragma("omp simd")
+      for (int64_t i = 0; i < I; ++i) {
+        ga[i] += c2 * f[I + i] * qb[i];
+        gb[i] += c2 * f[I + i] * qa[i];
+        gh[i] += c2 * f[i];
+      }
+    });
   }
 }
 
@@ -347,6 +498,17 @@ static inline __attribute__((always_inline)) void SUF(backward_edge)(SUF(edges_t
     default: { const int64_t P_ = P, K_ = KIND; CALL; }                        \
   }
 
+/* ... and on the number of columns: 5 for cubic splines and silu (the default layer), so that the loops over
+   an input's columns unroll without a test per column. */
+#define BY_COLUMNS(COLS, CALL)                                                 \
+  if ((COLS) == 5) {                                                           \
+    const int64_t C_ = 5;                                                      \
+    CALL;                                                                      \
+  } else {                                                                     \
+    const int64_t C_ = COLS;                                                   \
+    CALL;                                                                      \
+  }
+
 /* The squash a + b tanh(.) is applied to J first where b != 0 (the activation between KAN layers). */
 static void SUF(kan_jet_forward)(const T* J, const T* W, const T* table, T lo, T scale, T a, T b, int64_t n0,
                                  int64_t n1, int64_t P, int64_t kind, int64_t I, int64_t O, int64_t G, int64_t K,
@@ -364,7 +526,8 @@ static void SUF(kan_jet_forward)(const T* J, const T* W, const T* table, T lo, T
       const int64_t i1 = i0 + IC < I ? i0 + IC : I;
       for (int64_t n = t0; n < t1; ++n)
         for (int64_t o = 0; o < O; o += VL)
-          BY_PK(P, kind, SUF(forward_block)(e[n - t0], m, W, i0, i1, I, D, O, o, P_, K_, i0 == 0, Y + n * S * O))
+          BY_COLUMNS(m, BY_PK(P, kind, SUF(forward_block)(e[n - t0], C_, W, i0, i1, I, D, O, o, P_, K_, i0 == 0,
+                                                          Y + n * S * O)))
     }
   }
   for (int64_t t = 0; t < TILE_N; ++t) SUF(edges_free)(e[t]);
@@ -389,13 +552,46 @@ static void SUF(kan_jet_backward)(const T* J, const T* W, const T* table, T lo, 
       const int64_t i1 = i0 + IC < I ? i0 + IC : I;
       for (int64_t n = t0; n < t1; ++n)
         for (int64_t i = i0; i < i1; ++i)
-          BY_PK(P, kind, SUF(backward_edge)(e[n - t0], m, GY + n * S * O, W, GW, i, I, D, O, P_, K_,
-                                            GJ ? GJ + n * S * I + i : NULL))
+          BY_COLUMNS(m, BY_PK(P, kind, SUF(backward_edge)(e[n - t0], C_, GY + n * S * O, W, GW, i, I, D, O, P_, K_,
+                                                          GJ ? GJ + n * S * I + i : NULL)))
     }
     if (GJ && b != 0)
       for (int64_t n = t0; n < t1; ++n) SUF(unsquash)(J + n * S * I, e[n - t0].t, P, kind, I, GJ + n * S * I);
   }
   for (int64_t t = 0; t < TILE_N; ++t) SUF(edges_free)(e[t]);
+}
+
+/* The narrow layers' kernels on points n0 .. n1 - 1 (Wt and GW transposed, (O, D, I); Y and GY not padded). */
+static void SUF(narrow_forward)(const T* J, const T* Wt, const T* table, T lo, T scale, T a, T b, int64_t n0,
+                                int64_t n1, int64_t P, int64_t kind, int64_t I, int64_t O, int64_t G, int64_t K,
+                                int64_t D, T* Y) {
+  const int64_t S = 1 + P + n_pairs(P, kind);
+  SUF(edges_t) e = SUF(edges_new)(I, P, n_pairs(P, kind), K);
+  T* scratch = malloc(sizeof(T) * 5 * I);
+  for (int64_t n = n0; n < n1; ++n) {
+    const int64_t cols = SUF(prepare)(J + n * S * I, table, lo, scale, G, K, D > G + K - 1, kind ? 2 : 1, P, kind,
+                                      I, a, b, e);
+    BY_PK(P, kind, SUF(narrow_forward_point)(e, cols, Wt, I, D, O, P_, K_, scratch, Y + n * S * O))
+  }
+  free(scratch);
+  SUF(edges_free)(e);
+}
+
+static void SUF(narrow_backward)(const T* J, const T* Wt, const T* table, T lo, T scale, T a, T b, const T* GY,
+                                 int64_t n0, int64_t n1, int64_t P, int64_t kind, int64_t I, int64_t O, int64_t G,
+                                 int64_t K, int64_t D, T* GJ, T* GW) {
+  const int64_t S = 1 + P + n_pairs(P, kind);
+  SUF(edges_t) e = SUF(edges_new)(I, P, n_pairs(P, kind), K);
+  T* scratch = malloc(sizeof(T) * 5 * I);
+  for (int64_t n = n0; n < n1; ++n) {
+    const int64_t cols = SUF(prepare)(J + n * S * I, table, lo, scale, G, K, D > G + K - 1,
+                                      (kind ? 2 : 1) + (GJ != NULL), P, kind, I, a, b, e);
+    T* gj = GJ ? GJ + n * S * I : NULL;
+    BY_PK(P, kind, SUF(narrow_backward_point)(e, cols, GY + n * S * O, Wt, GW, I, D, O, P_, K_, scratch, gj))
+    if (gj && b != 0) SUF(unsquash)(J + n * S * I, e.t, P, kind, I, gj);
+  }
+  free(scratch);
+  SUF(edges_free)(e);
 }
 
 /* All N points in `chunks` pieces, in parallel where the library is built with OpenMP (one piece a thread
@@ -419,7 +615,26 @@ void SUF(kan_jet_backward_all)(const T* J, const T* W, const T* table, T lo, T s
                           K, D, GJ, GW ? GW + k * I * D * O : NULL);
 }
 
+void SUF(kan_jet_narrow_forward_all)(const T* J, const T* W, const T* table, T lo, T scale, T a, T b, int64_t N,
+                                     int64_t chunks, int64_t P, int64_t kind, int64_t I, int64_t O, int64_t G,
+                                     int64_t K, int64_t D, T* Y) {
+#pragma omp parallel for num_threads(chunks) schedule(static, 1)
+  for (int64_t k = 0; k < chunks; ++k)
+    SUF(narrow_forward)(J, W, table, lo, scale, a, b, N * k / chunks, N * (k + 1) / chunks, P, kind, I, O, G, K, D,
+                        Y);
+}
+
+void SUF(kan_jet_narrow_backward_all)(const T* J, const T* W, const T* table, T lo, T scale, T a, T b,
+                                      const T* GY, int64_t N, int64_t chunks, int64_t P, int64_t kind, int64_t I,
+                                      int64_t O, int64_t G, int64_t K, int64_t D, T* GJ, T* GW) {
+#pragma omp parallel for num_threads(chunks) schedule(static, 1)
+  for (int64_t k = 0; k < chunks; ++k)
+    SUF(narrow_backward)(J, W, table, lo, scale, a, b, GY, N * k / chunks, N * (k + 1) / chunks, P, kind, I, O, G, K,
+                         D, GJ, GW ? GW + k * I * D * O : NULL);
+}
+
 #undef VL
 #undef BY_PK
+#undef BY_COLUMNS
 
 #endif

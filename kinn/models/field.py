@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from kinn.errors import KinnError
-from kinn.kernels.jets import Jet, JetNetwork
+from kinn.kernels.jets import Jet, JetNetwork, transformed
 from kinn.metrics import relative_l2
 from kinn.models.base import Model
 from kinn.pde.fields import AutogradBackend, Backend, JetBackend
@@ -50,9 +50,9 @@ class PointModel(Model):
 
 class FieldModel(PointModel):
     """derivatives: "jet" carries derivatives forward (`kinn.kernels.jets`), "autograd" nests reverse mode,
-    "auto" uses jets where the network is a `JetNetwork` with jet rules for its options, prefers them
-    (`prefers_jets`) and no output transform is applied (transforms are arbitrary functions of x, which
-    jets do not propagate)."""
+    "auto" uses jets where the network is a `JetNetwork` with jet rules for its options and prefers them
+    (`prefers_jets`). An output transform (hard conditions) acts on the network's jet by forward-mode AD
+    through it (`kinn.kernels.jets.transformed`)."""
 
     def __init__(self, net: nn.Module, lo: np.ndarray, hi: np.ndarray, transform: Callable | None = None,
                  derivatives: str = "auto"):
@@ -60,8 +60,7 @@ class FieldModel(PointModel):
         self.net, self.transform = net, transform
         if derivatives not in DERIVATIVES:
             raise KinnError(f"unknown derivatives '{derivatives}'; valid: {', '.join(DERIVATIVES)}")
-        why = ("an output transform (hard condition) is applied" if transform is not None
-               else f"{type(net).__name__} has no jet forward" if not isinstance(net, JetNetwork)
+        why = (f"{type(net).__name__} has no jet forward" if not isinstance(net, JetNetwork)
                else f"{type(net).__name__} has no jet rules for these options" if not net.supports_jets
                else "")
         if derivatives == "jet" and why:
@@ -140,7 +139,12 @@ class FieldModel(PointModel):
         return self.net.jets_nest
 
     def jet(self, x: torch.Tensor, kind: str | None = None) -> Jet:
-        return self.net.jet(Jet.seed(self.scale(x), 2 / (self.hi - self.lo), kind))
+        raw = self.net.jet(Jet.seed(self.scale(x), 2 / (self.hi - self.lo), kind))
+        if self.transform is None:
+            return raw
+        # Jets that cannot nest carry no graph to the points, and JetBackend.derivative reads partials in x
+        # with the values held: the transform then sees the points without their graph too.
+        return transformed(self.transform, x if self.net.jets_nest else x.detach(), raw)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, D) -> (N, C)
         out = self.net(self.scale(x))
