@@ -49,6 +49,7 @@ def test_fields_2d_share_one_scale_and_the_error_has_its_own(drawn, tmp_path):
 def test_history_separates_weighted_total_from_unweighted_terms_and_marks_lbfgs(drawn, tmp_path):
     kinn.solve("poisson2d", "mlp", out=str(tmp_path), **TINY)
     loss, errors = drawn["history.png"].axes
+    assert loss.get_yscale() == "log"
     labels = [t.get_text() for t in loss.get_legend().get_texts()]
     assert labels[0] == "total, weighted (minimised)"
     assert "bc:dirichlet0, unweighted (weight 100)" in labels and "pde, unweighted (weight 1)" in labels
@@ -75,6 +76,14 @@ def test_energy_form_fields_carry_the_problems_units(drawn, tmp_path):
     assert len(by_label(fig, "prediction")) == 2 and len(colorbars(fig)) == 4  # ux and uy, two bars each
     assert by_label(fig, "reference")[0].get_xlabel() == "x [mm]"
     assert {cb.get_ylabel() for cb in colorbars(fig)} >= {"ux [mm]", "uy [mm]"}
+
+
+def test_a_negative_potential_is_drawn_signed_on_a_linear_axis(drawn, tmp_path):
+    rows = [{"step": s, "phase": "adam", "time": 0.1 * s, "loss": 400.0 - 30 * s, "lr": 1e-3, "energy": 200.0 + s,
+             "work:load": 200.0 - 31 * s} for s in range(20)]
+    figures.history(tmp_path / "history.png", rows, {"energy": 1.0, "work:load": 1.0})
+    loss = drawn["history.png"].axes[0]  # |Π| would rise as Π falls: signed values instead
+    assert loss.get_yscale() == "linear" and min(loss.lines[0].get_ydata()) < 0 < max(loss.lines[0].get_ydata())
 
 
 def test_compare_draws_curves_and_one_seed_prints_no_spread(drawn, tmp_path):

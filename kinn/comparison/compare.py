@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from kinn import registry
 from kinn.comparison.deepxde_row import DeepXDE
@@ -431,7 +432,7 @@ def _fields(path: Path, c: Comparison, problem: Problem) -> None:
         for j, (v, title) in enumerate([(ref, f"{f} (reference)"), *[(p, f"{f}: {n}") for n, p in zip(names, preds)]]):
             im = top[j].tricontourf(tri, v, levels=levels, cmap="viridis")
             top[j].set_title(title)
-        fig.colorbar(im, ax=list(top))
+        fig.colorbar(im, ax=list(top), label=plots.label(f, problem.units), ticks=MaxNLocator(6))
         bottom[0].axis("off")
         for j, (n, e) in enumerate(zip(names, errs), start=1):
             im = bottom[j].tricontourf(tri, np.clip(e, elo, emax), levels=elevels, cmap="magma",

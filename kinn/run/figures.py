@@ -9,6 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.tri as mtri  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from kinn.run.rundir import atomic_write  # noqa: E402
 
@@ -86,12 +87,12 @@ def _field_maps(fig, row, tri, pred, ref, name, coords, units) -> None:
     for ax, (kind, v) in zip(row, panels):
         im = ax.tricontourf(tri, v, levels=levels, cmap="viridis")
         ax.set_label(kind), ax.set_title(f"{name}: {kind}")
-    fig.colorbar(im, ax=list(row[: len(panels)]), label=label(name, units), shrink=0.9)
+    fig.colorbar(im, ax=list(row[: len(panels)]), label=label(name, units), shrink=0.9, ticks=MaxNLocator(6))
     if ref is not None:
         ax = row[2]
         im = ax.tricontourf(tri, np.abs(pred - ref), levels=64, cmap="magma")
         ax.set_label("error"), ax.set_title(f"|error| in {name}")
-        fig.colorbar(im, ax=ax, format="%.1e", shrink=0.9)
+        fig.colorbar(im, ax=ax, format="%.1e", shrink=0.9, ticks=MaxNLocator(5))
     for ax in row:  # a space-time plane keeps its own aspect: x and t have no common scale
         ax.set_xlabel(label(coords[0], units)), ax.set_ylabel(label(coords[1], units))
         ax.set_aspect("equal" if "t" not in coords[:2] else "auto")
@@ -132,15 +133,20 @@ def history(path: Path, rows: list[dict], weights=None) -> None:
 
 
 def _loss_panel(ax, rows: list[dict], weights) -> None:
+    """|value| on a log scale; signed values on a linear scale when some are negative (an energy form's
+    potential), where |value| would rise as the potential falls."""
     skip = {"step", "phase", "time", "lr", "loss"}
     keys = [k for k in rows[0] if k not in skip and "/" not in k] if rows else []
     steps = np.array([r["step"] for r in rows])
+    signed = any(r[k] < 0 for r in rows for k in ("loss", *keys))
+    plot = ax.plot if signed else ax.semilogy
+    value = (lambda v: v) if signed else abs
     if rows:
-        ax.semilogy(steps, [abs(r["loss"]) for r in rows], "k", lw=2, label="total, weighted (minimised)")
+        plot(steps, [value(r["loss"]) for r in rows], "k", lw=2, label="total, weighted (minimised)")
     for key in keys:
-        ax.semilogy(steps, [abs(r[key]) for r in rows], "--", lw=1,
-                    label=f"{key}, unweighted (weight {weights.get(key, 1.0):g})")
-    ax.set_xlabel("step"), ax.set_ylabel("|loss|"), ax.set_title("loss: weighted total and unweighted terms")
+        plot(steps, [value(r[key]) for r in rows], "--", lw=1, label=f"{key}, unweighted (weight {weights.get(key, 1.0):g})")
+    ax.set_xlabel("step"), ax.set_ylabel("loss" if signed else "|loss|")
+    ax.set_title("loss: weighted total and unweighted terms")
     ax.legend(fontsize=8)
     ax.grid(True, which="major", alpha=0.3)
 
