@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The figures of docs/results/figures.md (and the README's picture): short real runs, one at a time, then
-# their PNGs copied to docs/figures/runs/. Run from the repository root: bash scripts/docs_figures.sh
+# their PNGs copied to docs/figures/run-figures/. Run from the repository root: bash scripts/docs_figures.sh
 # (about 10 minutes on a quiet 2-core CPU). One thread per run: on a busy machine two threads were ~10x slower.
 set -euo pipefail
 out=${1:-runs/docs-figures}
-dest=docs/figures/runs
+dest=docs/figures/run-figures
 mkdir -p "$out" "$dest"
 export OMP_NUM_THREADS=1
 latest() { ls -d "$out"/"$1"-* | tail -1; }
