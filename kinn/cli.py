@@ -111,7 +111,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--config", help="a TOML config file (a run directory's config.toml re-runs it)")
     s.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="KEY=VALUE",
                    help="any config entry, e.g. --set model.widths=[64,64] --set points.n_interior=4000")
-    s.add_argument("--json", action="store_true", help="print one JSON object (see README) instead of a summary")
+    s.add_argument("--json", action="store_true", help="print one JSON object (keys: docs/guide/cli.md) instead of a summary")
     c = sub.add_parser("compare", help="solve a problem with several solver families under equal budgets")
     c.add_argument("problem", help="a problem name (see `kinn list`) or path/to/file.py:NAME")
     c.add_argument("--families", "--solvers", dest="families", default="mlp,kan",

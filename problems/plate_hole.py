@@ -84,6 +84,7 @@ plate_hole = Problem(
     # KINN scores the displacement magnitude and the von Mises stress
     derived={"U": lambda u, x: u.values.square().sum(1).sqrt(),
              "mises": lambda u, x: LOAD * mechanics.von_mises(sigma(u))},
+    units={"x": "mm", "y": "mm", "ux": "mm", "uy": "mm", "U": "mm", "mises": "MPa"},  # KINN: E = 1000 MPa
     defaults={"train": {"steps": 5000, "lr": 1e-3, "eval_every": 500},
               "points": {"n_interior": 4000, "n_boundary": 400, "n_eval": 5000},
               "model": {"mlp": {"widths": [30, 30, 30]}, "kan": {"hidden": [8, 8, 8], "grid": 10}},

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 import kinn
+from kinn.comparison.compare import mean_std
 from kinn.run.pipeline import resolve_config
 
 # (problem, form, run settings, KINN's KAN, {metric: (published MLP, published KAN)})
@@ -59,7 +60,7 @@ EXAMPLES = [
 
 
 def _cell(values: list[float]) -> str:
-    return f"{np.mean(values):.2e} ± {np.std(values, ddof=1) if len(values) > 1 else 0:.1e}"
+    return mean_std(float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, len(values))
 
 
 def run_job(job: dict) -> dict:

@@ -105,12 +105,12 @@ def edge_functions(model, x: torch.Tensor, n: int = 200) -> list[EdgeSamples]:
 def importance(model, x: torch.Tensor) -> dict:
     """Edge and node scores of the KAN for the data x (N, D), as plain lists (JSON-serialisable).
 
-    raw[l][i][j]:   mean over the data of |phi_ij(h_i)|, the L1 norm of an activation in Liu et al. (2024).
-    edges[l][i][j]: raw divided by the largest raw of layer l, so each layer's strongest edge scores 1
+    `raw[l][i][j]`: mean over the data of |phi_ij(h_i)|, the L1 norm of an activation in Liu et al. (2024).
+    `edges[l][i][j]`: raw divided by the largest raw of layer l, so each layer's strongest edge scores 1
                     (pykan's later versions normalise by activation scales instead; this rule makes one
                     threshold mean the same fraction in every layer). An edge whose function is zero
                     scores exactly 0.
-    nodes[l][k]:    node k of node layer l (0: the inputs, L: the outputs). Incoming score = the largest
+    `nodes[l][k]`:  node k of node layer l (0: the inputs, L: the outputs). Incoming score = the largest
                     score among edges into it, outgoing = the largest among edges out of it; a hidden node
                     scores min(incoming, outgoing), so it clears a threshold exactly when both do (the
                     paper's rule); inputs score their outgoing, outputs their incoming.

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from kinn import registry
 from kinn.comparison.deepxde_row import DeepXDE
@@ -90,12 +91,13 @@ class Comparison:
     def table(self) -> str:
         """The markdown table (also saved as table.md)."""
         fields = list(self.rows[0].errors) if self.rows else []
+        spread = " (mean ± std)" if len(self.seeds) > 1 else ""
         head = ["family", "configuration", "params", "steps", "wall time [s]", "time/step [ms]",
-                *[f"rel. L2 {f} (mean ± std)" for f in fields], "best (seed)", "worst (seed)"]
+                *[f"rel. L2 {f}{spread}" for f in fields], "best (seed)", "worst (seed)"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in self.rows:
             cells = [r.family, r.configuration, str(r.params), f"{r.steps:.0f}", f"{r.wall_time:.1f}",
-                     f"{1e3 * r.time_per_step:.2f}", *[f"{m:.2e} ± {s:.1e}" for m, s in r.errors.values()],
+                     f"{1e3 * r.time_per_step:.2f}", *[mean_std(m, s, len(self.seeds)) for m, s in r.errors.values()],
                      f"{r.best[1]:.2e} ({r.best[0]})", f"{r.worst[1]:.2e} ({r.worst[0]})"]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
@@ -105,6 +107,11 @@ class Comparison:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("rows", "results")}
         d.update(rows=[dataclasses.asdict(r) for r in self.rows], out=str(self.out) if self.out else None)
         return d
+
+
+def mean_std(mean: float, std: float, n: int) -> str:
+    """A table cell "mean ± std" over n seeds; the mean alone for one seed, which has no spread to show."""
+    return f"{mean:.2e} ± {std:.1e}" if n > 1 else f"{mean:.2e}"
 
 
 def compare(problem: str | Problem, families=("mlp", "kan"), form: str | None = None, *, seeds=3,
@@ -155,7 +162,7 @@ def compare(problem: str | Problem, families=("mlp", "kan"), form: str | None = 
     for fam in families.values():  # refuse before anything runs
         fam.check(problem, form)
     budget = _budget(base, budget_steps, budget_seconds, train_user)
-    shared = {**{k: getattr(base.train, k) for k in EQUAL_TRAIN}, **budget}
+    shared = {**{k: getattr(base.train, k) for k in EQUAL_TRAIN}, **budget, **_cadence(budget, base.train, train_user)}
     points = dataclasses.asdict(base.points)
     options, target = _sizes(problem, families, form, config, match, params, models)
     for name, fam in families.items():  # again with the sizes chosen (a KAN's spline order) and the train
@@ -239,6 +246,17 @@ def _budget(base: RunConfig, steps, seconds, train_user: dict) -> dict:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise KinnError(f"the step budget must be an integer >= 1, got {steps!r}")
     return {"steps": steps, "lbfgs": lbfgs, "time_limit": 0.0}
+
+
+def _cadence(budget: dict, train: TrainConfig, given: dict) -> dict:
+    """Evaluate often enough for error_vs_time.png to draw curves, not two points: about 25 evaluations
+    under a step budget, at every logged step under a time budget (evaluation is not training time, so
+    no family pays for it). An eval_every given by the user is kept."""
+    if "eval_every" in given:
+        return {}
+    steps = budget["steps"] + budget["lbfgs"]
+    every = train.log_every if budget["time_limit"] else max(1, min(train.log_every, steps // 25))
+    return {"eval_every": every, "log_every": min(train.log_every, every)}
 
 
 def _width_option(family) -> str:
@@ -352,7 +370,7 @@ def _error_vs_time(path: Path, c: Comparison, fields) -> None:
     """Held-out relative L2 error against training time: each seed faint, their geometric mean bold."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(fields), figsize=(6.5 * len(fields), 4.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(fields), figsize=(6.5 * len(fields), 4.5), squeeze=False, layout="constrained")
     for k, f in enumerate(fields):
         ax = axes[0, k]
         for i, row in enumerate(c.rows):
@@ -370,7 +388,6 @@ def _error_vs_time(path: Path, c: Comparison, fields) -> None:
         ax.set_xlabel("training time [s] (evaluation excluded)"), ax.set_ylabel(f"relative L2 error of {f}")
         ax.set_title(f"{c.problem}: held-out error against time, {len(c.seeds)} seed(s)"), ax.legend()
         ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
     save(fig, path)
 
 
@@ -389,7 +406,7 @@ def _fields(path: Path, c: Comparison, problem: Problem) -> None:
     first = next(iter(runs.values()))
     x, names, ncol = first["points"], list(runs), len(runs) + 1
     fig, axes = plt.subplots(2 * len(problem.fields), ncol, figsize=(3.6 * ncol, 6.4 * len(problem.fields)),
-                             squeeze=False)
+                             squeeze=False, layout="constrained")
     inside = None if problem.time_dependent else (lambda m: geometry.inside(problem.domain, m))
     tri = plots.triangulation(x, inside) if x.shape[1] > 1 else None
     for k, f in enumerate(problem.fields):
@@ -415,7 +432,7 @@ def _fields(path: Path, c: Comparison, problem: Problem) -> None:
         for j, (v, title) in enumerate([(ref, f"{f} (reference)"), *[(p, f"{f}: {n}") for n, p in zip(names, preds)]]):
             im = top[j].tricontourf(tri, v, levels=levels, cmap="viridis")
             top[j].set_title(title)
-        fig.colorbar(im, ax=list(top))
+        fig.colorbar(im, ax=list(top), label=plots.label(f, problem.units), ticks=MaxNLocator(6))
         bottom[0].axis("off")
         for j, (n, e) in enumerate(zip(names, errs), start=1):
             im = bottom[j].tricontourf(tri, np.clip(e, elo, emax), levels=elevels, cmap="magma",
@@ -423,6 +440,8 @@ def _fields(path: Path, c: Comparison, problem: Problem) -> None:
             bottom[j].set_title(f"|error| {n}")
         fig.colorbar(im, ax=list(bottom[1:]), ticks=np.geomspace(elo, emax, 5), format="%.1e")
         for ax in [*top, *bottom[1:]]:
-            ax.set_xlabel(problem.coords[0]), ax.set_ylabel(problem.coords[1]), ax.set_aspect("equal")
+            ax.set_xlabel(plots.label(problem.coords[0], problem.units))
+            ax.set_ylabel(plots.label(problem.coords[1], problem.units))
+            ax.set_aspect("equal" if not problem.time_dependent else "auto")
     fig.suptitle(f"{c.problem}, seed {c.seeds[0]}: same colour scale across families")
     save(fig, path)

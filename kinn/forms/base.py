@@ -24,6 +24,7 @@ import torch
 
 from kinn.run import figures, rundir
 from kinn.run.distributed import Group
+from kinn.run.trainer import weight
 
 if TYPE_CHECKING:  # annotations only: the run imports the forms, not the other way round
     from kinn.models.base import Model
@@ -122,7 +123,12 @@ def write_summary(result) -> None:
     is complete)."""
     rundir.write_json(result.run_dir / "history.json", dataclasses.asdict(result.history))
     if result.history.rows:
-        figures.history(result.run_dir / "figures" / "history.png", result.history.rows)
+        from kinn.run.pipeline import term_weights  # the pipeline imports this module
+
+        weights = term_weights(result.form, result.config.train)
+        terms = {k for r in result.history.rows for k in r}
+        figures.history(result.run_dir / "figures" / "history.png", result.history.rows,
+                        {k: weight(k, weights) for k in terms})
         figures.adaptation(result.run_dir / "figures" / "adaptive.png", result.history.rows)
     rundir.write_json(result.run_dir / "result.json", result.summary())
 

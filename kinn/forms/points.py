@@ -299,5 +299,5 @@ class PointScorer(Scorer):
         rundir.write_fields(run_dir, self.x, self.pred, self.y, problem.fields, problem.coords)
         inside = None if problem.time_dependent else (lambda c: geometry.inside(problem.domain, c))
         figures.fields(run_dir / "figures" / "fields.png", self.x, self.pred, self.y, problem.fields,
-                       problem.coords, inside)
+                       problem.coords, inside, problem.units)
         write_summary(result)

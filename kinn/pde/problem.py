@@ -35,6 +35,8 @@ class Problem:
     checks:    quantities a run reports besides errors, {name: fn(predict) -> float}, where
                predict(points (N, D)) gives the trained fields (N, C) as numpy: a conserved quantity, say.
     coords:    coordinate names; default ("x",), ("x", "y"), ("x", "y", "z"), plus "t" for a time axis.
+    units:     units of coordinates, fields and derived quantities for the figures' labels, {name: unit}
+               ({"x": "mm", "ux": "mm", "mises": "MPa"}); a name without one is labelled bare.
     derived:   quantities scored besides the fields, {name: fn(u, x) -> (N,)} written with `kinn.pde.ops`
                (a displacement magnitude, a von Mises stress); their reference comes from the exact
                solution through the same function, or from the reference file's `derived/<name>`.
@@ -68,6 +70,7 @@ class Problem:
     subdomains: Mapping[str, Any] = field(default_factory=dict)
     order: int | None = None
     checks: Mapping[str, Callable] = field(default_factory=dict)
+    units: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self, strong, energy, inverse, operator):
         given = list(self.forms.values()) if isinstance(self.forms, Mapping) else list(self.forms)

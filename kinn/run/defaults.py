@@ -1,5 +1,5 @@
 """The settings a problem nobody tuned starts from: a training budget and point counts by dimension,
-chosen by measurement (`scripts/defaults_study.py`, table in the README).
+chosen by measurement (`scripts/defaults_study.py`, table in docs/guide/own-pde.md).
 
 They sit under everything else (`kinn.run.pipeline._recommended`): a family's own needs, the problem's
 recommended `defaults`, a config file and flags all win, so a catalogue problem that sets a value keeps it.

@@ -40,7 +40,8 @@ def score(run_dir, reference, problem=None) -> dict:
     summary["reference"] = str(reference.resolve())
     rundir.write_fields(run_dir, x, pred, values, problem.fields, problem.coords)
     inside = None if problem.time_dependent else (lambda c: geometry.inside(problem.domain, c))
-    figures.fields(run_dir / "figures" / "fields.png", x, pred, values, problem.fields, problem.coords, inside)
+    figures.fields(run_dir / "figures" / "fields.png", x, pred, values, problem.fields, problem.coords, inside,
+                   problem.units)
     rundir.write_json(run_dir / "result.json", summary)  # last: the run's summary is complete again
     return summary
 

@@ -151,6 +151,7 @@ class _Loop:
             self.rescale(self.cfg.lr / resume.get("lr", self.cfg.lr))  # config.toml's rate wins
         self.good = None  # the last verified-finite state, for rollbacks
         self.commit()
+        self.shown: dict = {}  # what the progress bar shows
         self.bar = tqdm(total=self.cfg.steps + self.cfg.lbfgs, file=sys.stderr, dynamic_ncols=True, leave=False,
                         disable=None if self.cfg.progress and run.group.main else True)
         # the clock starts after the optimiser's first construction, which imports torch._dynamo (seconds)
@@ -205,7 +206,8 @@ class _Loop:
         row.update(self.run.weighting.report())
         row.update(errors or {})
         self.hist.rows.append(row)
-        self.bar.set_postfix(_postfix(loss, row), refresh=False)
+        self.shown = _postfix(loss, row, self.shown)
+        self.bar.set_postfix(self.shown, refresh=False)
 
     def reached(self, errors: dict) -> str:
         """"target error ... reached" when these held-out errors are at the target, else ""."""
@@ -444,9 +446,13 @@ def _why_lbfgs_stopped(cfg: TrainConfig, params, done: int, evals: int, budget: 
     return f"L-BFGS: loss or step change below tolerance_change={cfg.lbfgs_tolerance_change:g} after {done} iterations"
 
 
-def _postfix(loss: float, row: dict) -> dict:
+def _postfix(loss: float, row: dict, shown: dict) -> dict:
+    """The progress bar's text: this row's loss, and the held-out error of this row, or else the last one
+    shown (errors are measured only every eval_every steps; the bar keeps them in between)."""
     out = {"loss": f"{loss:.3e}"}
     rel = [v for k, v in row.items() if k.startswith("rel_l2/")]
     if rel:
         out["err"] = f"{max(rel):.2e}"
+    elif "err" in shown:
+        out["err"] = shown["err"]
     return out
