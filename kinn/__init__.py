@@ -23,6 +23,7 @@ _WHERE = {
     "Form": "forms.base", "StrongForm": "forms.strong", "EnergyForm": "forms.energy", "OperatorForm": "forms.operator",
     "BoundaryIntegralForm": "forms.boundary_integral", "InverseForm": "forms.boundary_integral",
     "Value": "forms.boundary_integral", "Flux": "forms.boundary_integral",
+    "ParticularSolution": "forms.source", "DomainIntegral": "forms.source",
     "InverseProblemForm": "forms.inverse_problem", "Unknown": "forms.inverse_problem",
     "UnknownField": "forms.inverse_problem", "Observations": "forms.inverse_problem",
     "Dirichlet": "pde.conditions", "Neumann": "pde.conditions", "Initial": "pde.conditions",
