@@ -7,6 +7,7 @@ import torch
 
 import kinn
 from kinn import registry
+from kinn.cli import main
 from kinn.boundary import Laplace, box, representation
 from kinn.errors import KinnError
 from kinn.forms.base import Env
@@ -82,9 +83,16 @@ def test_bad_forms_get_one_line(kw, message):
         laplace_form(**kw)
 
 
-def test_fno_is_refused_with_a_reason():
-    with pytest.raises(KinnError, match="family 'fno' does not support the inverse form"):
-        kinn.solve("flower", "fno", "inverse", steps=1, write=False, progress=False)
+def test_fno_is_refused_with_a_reason(capsys, tmp_path):
+    """Through the CLI: exit 2, one line saying why (the form reads the network at boundary points; a lattice
+    family has no such reading), nothing written."""
+    code = main(["solve", "flower", "--family", "fno", "--form", "inverse", "--steps", "1", "--out", str(tmp_path / "runs")])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("kinn: error: family 'fno' cannot train the inverse form: it reads the network (and its "
+                          "flux) at boundary points"), err
+    assert "a lattice family has values at its own lattice's nodes only; use a pointwise family (mlp, kan)" in err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_a_short_run_trains_scores_inside_and_writes(tmp_path):

@@ -130,6 +130,8 @@ class Form(ABC):
     kind: ClassVar[str]  # the name in kinn.registry.FORMS and on the command line (--form)
     order: ClassVar[int] = 1  # the derivative order its terms take (a family refuses networks without it)
     unknowns: Sequence = ()  # an inverse problem's unknown scalars and fields, which this form fits
+    # why a lattice family (one that maps whole regular lattices, the FNO) cannot train this form; "" if it may
+    pointwise_only: ClassVar[str] = ""
 
     @abstractmethod
     def build(self, problem: Problem, family: Family, cfg: RunConfig) -> Model:

@@ -123,6 +123,8 @@ class BoundaryIntegralForm(Form):
     source: Source | None = None
     kind: ClassVar[str] = "inverse"
     order: ClassVar[int] = 1
+    pointwise_only: ClassVar[str] = ("it reads the network (and its flux) at boundary points anywhere on the panels, "
+                                     "and a lattice family has values at its own lattice's nodes only")
 
     def __post_init__(self):
         if not isinstance(self.boundary, Boundary):
@@ -189,9 +191,6 @@ class BoundaryIntegralForm(Form):
     def build(self, problem, family, cfg):
         from kinn.models.field import FieldModel
 
-        if family.lattice:
-            raise KinnError(f"family '{family.name}' maps regular lattices; the inverse form reads a network at "
-                            "boundary points only, which needs a pointwise family (mlp, kan)")
         if problem.n_space != 2 or problem.time_dependent:
             raise KinnError(f"problem '{problem.name}': the inverse form is for steady 2-D problems")
         if len(problem.fields) != self.kernel.components:
