@@ -81,7 +81,7 @@ def test_bad_test_counts_get_one_line(tests):
 
 
 def test_plate_hole_inverse_in_the_energy_form_moves_e_down():
-    """A few Adam steps from E = 1,200: the estimate moves towards 1,000 (the full run: docs/notes/binn2.md)."""
+    """A few Adam steps from E = 1,200: the estimate moves towards 1,000 (the full run: docs/notes/binn.md)."""
     p = kinn.registry.get_problem("plate_hole_inverse")
     assert set(p.forms) == {"strong", "energy"} and p.inverse_problem
     r = kinn.solve("plate_hole_inverse", "mlp", "energy", steps=30, lr=1e-2, eval_every=30, n_interior=600,
