@@ -207,7 +207,7 @@ def _list() -> None:
         kind = "inverse problem  " if prob.inverse_problem else ""
         print(f"  {name:<24} forms: {', '.join(prob.forms):<24} {kind}{prob.description}{origin}")
     print("forms: strong (PINN), energy (Deep Energy Method), inverse (boundary integral equation, BINN), "
-          "operator, fit; an inverse problem (unknowns fitted to data) is solved in its strong form")
+          "operator, fit; an inverse problem (unknowns fitted to data) is solved in its strong or energy form")
     print("families:")
     for name, fam, origin in _loaded(registry.family_sources(), registry.get_family):
         opts = ", ".join(f"{f.name}={_default(f)!r}" for f in dataclasses.fields(fam.Config))

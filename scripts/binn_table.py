@@ -28,7 +28,7 @@ def direct_floor(name: str, n_eval: int) -> dict:
     p = registry.get_problem(name)
     f = p.form("inverse")
     x = f.eval_points(n_eval, 0)
-    field = representation(f.boundary, f.kernel, x, n=f.n)(*f.direct())
+    field = f.interior(representation(f.boundary, f.kernel, x, n=f.n), *f.direct(), f.offset(x))
     y = p.reference_values(x)
     out = {fld: np.linalg.norm(field.value[:, k] - y[:, k]) / np.linalg.norm(y[:, k]) for k, fld in enumerate(p.fields)}
     for key, fn in f.derived.items():

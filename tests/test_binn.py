@@ -7,6 +7,7 @@ import torch
 
 import kinn
 from kinn import registry
+from kinn.cli import main
 from kinn.boundary import Laplace, box, representation
 from kinn.errors import KinnError
 from kinn.forms.base import Env
@@ -40,7 +41,8 @@ def test_exact_boundary_data_satisfy_the_bie(name):
     batch = BoundaryNodes(f, ENV).batch
     model = FunctionModel(p.exact, 2)
     s = f.system
-    scale = np.abs(s.A).sum(1).max() * np.abs(s.u0).max()  # the size of the terms that cancel
+    # the size of the terms that cancel: the data's, and a source's domain term
+    scale = np.abs(s.A).sum(1).max() * np.abs(s.u0).max() + np.abs(s.source).max()
     for free_only in (False, True):  # the model's own values and fluxes; the data substituted
         r = f.residual(model, p, batch, free_only).detach().numpy()
         assert np.abs(r).max() / scale < RESIDUAL.get(name, 1e-12)
@@ -52,7 +54,7 @@ def test_direct_solution_reproduces_the_reference_inside(name):
     f = p.form("inverse")
     x = f.eval_points(60, 0)
     assert (f.boundary.distance(x) < 0.011 * f.boundary.size).sum() >= 6  # points near Γ are scored too
-    field = representation(f.boundary, f.kernel, x, n=f.n)(*f.direct())
+    field = f.interior(representation(f.boundary, f.kernel, x, n=f.n), *f.direct(), f.offset(x))
     y = p.reference_values(x)
     assert np.linalg.norm(field.value - y) / np.linalg.norm(y) < INTERIOR.get(name, 1e-12)
     for key, fn in f.derived.items():
@@ -81,9 +83,16 @@ def test_bad_forms_get_one_line(kw, message):
         laplace_form(**kw)
 
 
-def test_fno_is_refused_with_a_reason():
-    with pytest.raises(KinnError, match="family 'fno' does not support the inverse form"):
-        kinn.solve("flower", "fno", "inverse", steps=1, write=False, progress=False)
+def test_fno_is_refused_with_a_reason(capsys, tmp_path):
+    """Through the CLI: exit 2, one line saying why (the form reads the network at boundary points; a lattice
+    family has no such reading), nothing written."""
+    code = main(["solve", "flower", "--family", "fno", "--form", "inverse", "--steps", "1", "--out", str(tmp_path / "runs")])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("kinn: error: family 'fno' cannot train the inverse form: it reads the network (and its "
+                          "flux) at boundary points"), err
+    assert "a lattice family has values at its own lattice's nodes only; use a pointwise family (mlp, kan)" in err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_a_short_run_trains_scores_inside_and_writes(tmp_path):

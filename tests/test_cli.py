@@ -18,7 +18,7 @@ def run(capsys, *argv):
 @pytest.mark.parametrize("argv, message", [
     (["solve", "poison2d"], "unknown problem 'poison2d' (did you mean 'poisson2d'?); valid: "),
     (["solve", "poisson2d", "--solver", "mpl"], "unknown family 'mpl' (did you mean 'mlp'?); valid: fno, kan, mlp"),
-    (["solve", "poisson2d", "--form", "inverse"], "problem 'poisson2d' has no inverse form; it has: strong, energy"),
+    (["solve", "helmholtz2d", "--form", "inverse"], "problem 'helmholtz2d' has no inverse form; it has: strong"),
     (["solve", "poisson2d", "--form", "weak"], "argument --form: invalid choice: 'weak'"),
     (["solve", "poisson2d", "--steps", "-5"], "argument --steps: must be a non-negative integer, got '-5'"),
     (["solve", "poisson2d", "--steps", "2.5"], "argument --steps: must be a non-negative integer, got '2.5'"),

@@ -210,7 +210,7 @@ def test_family_without_the_form_is_refused_before_any_run(monkeypatch, tmp_path
     (["--seeds", "0"], "seeds must be a count >= 1"),
     (["--set", "model.widths=[8]"], "a compare config cannot hold [model]"),
     (["--set", "kan.gird=3"], "unknown option(s) gird for family 'kan'"),
-    (["--form", "inverse"], "problem 'poisson2d' has no inverse form; it has: strong, energy"),
+    (["--form", "operator"], "problem 'poisson2d' has no operator form; it has: strong, energy, inverse"),
 ])
 def test_cli_bad_input_gives_one_line(capsys, argv, message):
     code = main(["compare", "poisson2d", *argv])

@@ -35,6 +35,7 @@ _I, _J = np.array([0, 1, 0]), np.array([0, 1, 1])
 _D_IJ = (_I == _J).astype(float)[:, None]   # (3, 1) δ_ij
 _D_IK = _EYE[_I]                            # (3, 2) δ_ik
 _D_JK = _EYE[_J]                            # (3, 2) δ_jk
+_ROWS = ((0, 0), (1, 1), (0, 1))            # the Voigt rows as index pairs (i, j)
 
 
 def _voigt(v: np.ndarray):
@@ -124,25 +125,56 @@ class Kelvin(Kernel):
 
     def double(self, r, n):
         nu, (rho, _, e) = self.nu_bar, _polar(r)
-        drdn = (e * n).sum(-1)[..., None, None]
-        outer = e[..., :, None] * e[..., None, :]
-        skew = e[..., :, None] * n[..., None, :] - n[..., :, None] * e[..., None, :]
-        bracket = drdn * ((1 - 2 * nu) * _EYE + 2 * outer) - (1 - 2 * nu) * skew
-        return -bracket / (4 * np.pi * (1 - nu) * rho[..., None, None])
+        a, drdn = 1 - 2 * nu, (e * n).sum(-1)
+        skew = a * (e[..., 0] * n[..., 1] - n[..., 0] * e[..., 1])  # (1 − 2ν)(r̂_x n_y − n_x r̂_y)
+        scale = -1 / (4 * np.pi * (1 - nu) * rho)
+        out = np.empty(r.shape[:-1] + (2, 2))
+        out[..., 0, 0] = drdn * (a + 2 * e[..., 0] ** 2) * scale
+        out[..., 1, 1] = drdn * (a + 2 * e[..., 1] ** 2) * scale
+        cross = 2 * drdn * e[..., 0] * e[..., 1]
+        out[..., 0, 1] = (cross - skew) * scale
+        out[..., 1, 0] = (cross + skew) * scale
+        return out
 
+    # The derived kernels component by component (rows ij = xx, yy, xy; columns k = x, y), skipping the
+    # Kronecker deltas' zeros: the broadcast (..., 3, 2) form took most of a representation's time.
     def single_derived(self, r):
         nu, (rho, _, e) = self.nu_bar, _polar(r)
-        ek, ei, ej = _voigt(e)
-        full = ((1 - 2 * nu) * (_D_IK * ej + _D_JK * ei - _D_IJ * ek) + 2 * ei * ej * ek)
-        return full / (4 * np.pi * (1 - nu) * rho[..., None, None])
+        a, E = 1 - 2 * nu, (e[..., 0], e[..., 1])
+        out = np.empty(r.shape[:-1] + (3, 2))
+        for m, (i, j) in enumerate(_ROWS):
+            for k in (0, 1):
+                v = 2 * E[i] * E[j] * E[k]
+                if k == i:
+                    v = v + a * E[j]
+                if k == j:
+                    v = v + a * E[i]
+                if i == j:
+                    v = v - a * E[k]
+                out[..., m, k] = v
+        return out / (4 * np.pi * (1 - nu) * rho[..., None, None])
 
     def double_derived(self, r, n):
         nu, (_, rho2, e) = self.nu_bar, _polar(r)
-        ek, ei, ej = _voigt(e)
-        nk, ni, nj = _voigt(n)
-        drdn = (e * n).sum(-1)[..., None, None]
-        full = (2 * drdn * ((1 - 2 * nu) * _D_IJ * ek + nu * (_D_IK * ej + _D_JK * ei) - 4 * ei * ej * ek)
-                + 2 * nu * (ni * ej * ek + nj * ei * ek)
-                + (1 - 2 * nu) * (2 * nk * ei * ej + _D_IK * nj + _D_JK * ni)
-                - (1 - 4 * nu) * nk * _D_IJ)
-        return self.mu * full / (2 * np.pi * (1 - nu) * rho2[..., None, None])
+        a, E, N = 1 - 2 * nu, (e[..., 0], e[..., 1]), (n[..., 0], n[..., 1])
+        drdn2 = 2 * (e * n).sum(-1)
+        out = np.empty(r.shape[:-1] + (3, 2))
+        for m, (i, j) in enumerate(_ROWS):
+            eij = E[i] * E[j]
+            for k in (0, 1):
+                inner = -4 * eij * E[k]               # the bracket multiplying 2 ∂ρ/∂n
+                if i == j:
+                    inner = inner + a * E[k]
+                if i == k:
+                    inner = inner + nu * E[j]
+                if j == k:
+                    inner = inner + nu * E[i]
+                v = drdn2 * inner + 2 * nu * (N[i] * E[j] + N[j] * E[i]) * E[k] + 2 * a * N[k] * eij
+                if i == k:
+                    v = v + a * N[j]
+                if j == k:
+                    v = v + a * N[i]
+                if i == j:
+                    v = v - (1 - 4 * nu) * N[k]
+                out[..., m, k] = v
+        return out * (self.mu / (2 * np.pi * (1 - nu) * rho2))[..., None, None]

@@ -147,6 +147,8 @@ class Form(ABC):
     # the terms train.weighting = "gradnorm" keeps at weight 1 (by name or prefix), the first the reference
     # whose gradient the other terms are balanced against; (): nothing to balance against
     physics_terms: ClassVar[tuple[str, ...]] = ()
+    # why a lattice family (one that maps whole regular lattices, the FNO) cannot train this form; "" if it may
+    pointwise_only: ClassVar[str] = ""
 
     @abstractmethod
     def build(self, problem: Problem, family: Family, cfg: RunConfig) -> Model:

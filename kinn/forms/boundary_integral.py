@@ -11,6 +11,10 @@ with the trained boundary data, which `predict`, the scorer and the run director
     form = BoundaryIntegralForm(box((0, 0), (2, 1), 10), Laplace(), flux=lambda u, n: ops.normal(u, n),
                                 given={"bottom": Value(g), "right": Value(g), "top": Value(g), "left": Value(g)})
 
+A source, −Δu = f (Poisson), is carried by `source=`: a `ParticularSolution(u_p)` (the form then solves for
+the harmonic u − u_p) or a `DomainIntegral(f)` (the domain term ∫Ω u* f by a triangle quadrature), see
+`kinn.forms.source`.
+
 "Inverse" is the boundary element method's name for this statement of the PDE (all derivatives moved onto
 the fundamental solution); it has nothing to do with inverse problems (`kinn.forms.inverse_problem`).
 """
@@ -24,11 +28,12 @@ from typing import Callable, ClassVar, Mapping
 import numpy as np
 import torch
 
-from kinn.boundary import Boundary, Kernel, bie_operator, plot, representation
+from kinn.boundary import Boundary, Field, Kernel, bie_operator, plot, representation
 from kinn.boundary import nodes as boundary_nodes
 from kinn.errors import KinnError
 from kinn.forms.base import Data, Env, Form, Scorer, write_summary
 from kinn.forms.points import at_points, columns
+from kinn.forms.source import Source
 from kinn.pde import geometry
 from kinn.run import evaluate, figures, rundir
 
@@ -71,7 +76,9 @@ class Flux(Datum):
 class System:
     """The BIE with the data substituted, in float64: R = r0 + A_free @ u_free − B_free @ q_free, u_free
     the network's values where no value is given and q_free its flux where no flux is given (interleaved
-    node·c + component). `given_u` (M, c) says which values are data; u0, q0 (M, c) hold the data."""
+    node·c + component). `given_u` (M, c) says which values are data; u0, q0 (M, c) hold the data. A
+    source's part: the full residual is A u − B q − source (S·c,), with the shift (u_s, q_s) (M, c) taken
+    off the boundary data first (see `kinn.forms.source`; zeros without a source)."""
 
     r0: np.ndarray
     A_free: np.ndarray
@@ -81,6 +88,9 @@ class System:
     q0: np.ndarray
     A: np.ndarray
     B: np.ndarray
+    source: np.ndarray
+    u_shift: np.ndarray
+    q_shift: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,6 +110,7 @@ class BoundaryIntegralForm(Form):
     derived:  {name: fn(value (P, c), derived (P, m)) -> (P,)}: quantities scored besides the fields from the
               representation's value and derived field (Laplace ∇u; Kelvin σ_xx, σ_yy, σ_xy), named as
               the problem's `derived` (their references come from there).
+    source:   a `kinn.forms.source.Source` for −Δu = f (a body force), or None (no source).
     """
 
     boundary: Boundary
@@ -109,8 +120,11 @@ class BoundaryIntegralForm(Form):
     n: int = 10
     sources: int | tuple = 10
     derived: Mapping[str, Callable] = field(default_factory=dict)
+    source: Source | None = None
     kind: ClassVar[str] = "inverse"
     order: ClassVar[int] = 1
+    pointwise_only: ClassVar[str] = ("it reads the network (and its flux) at boundary points anywhere on the panels, "
+                                     "and a lattice family has values at its own lattice's nodes only")
 
     def __post_init__(self):
         if not isinstance(self.boundary, Boundary):
@@ -128,6 +142,11 @@ class BoundaryIntegralForm(Form):
                             f"tags: {', '.join(map(repr, self.boundary.tags))}")
         for tag in self.given:
             self.per_component(tag)
+        if self.source is not None:
+            if not isinstance(self.source, Source):
+                raise KinnError(f"the inverse form's source must be a ParticularSolution or DomainIntegral "
+                                f"(kinn.forms.source), got {type(self.source).__name__}")
+            self.source.check(self.kernel)
 
     def per_component(self, tag: str) -> tuple:
         """The tag's data, one Datum per component."""
@@ -156,8 +175,13 @@ class BoundaryIntegralForm(Form):
                 target[rows, j] = d.at(nd.points[rows])
                 given_u[rows, j] = d.given == "value"
         gu = given_u.ravel()
-        r0 = op.A[:, gu] @ u0.ravel()[gu] - op.B[:, ~gu] @ q0.ravel()[~gu]
-        return System(r0, op.A[:, ~gu], op.B[:, gu], given_u, u0, q0, op.A, op.B)
+        us, qs, source = np.zeros((len(nd.points), c)), np.zeros((len(nd.points), c)), np.zeros(len(op.A))
+        if self.source is not None:
+            us, qs = self.source.shift(nd, c)
+            source = (op.A @ us.ravel() - op.B @ qs.ravel()
+                      + self.source.bie(self.boundary, self.kernel, op.points).ravel())
+        r0 = op.A[:, gu] @ u0.ravel()[gu] - op.B[:, ~gu] @ q0.ravel()[~gu] - source
+        return System(r0, op.A[:, ~gu], op.B[:, gu], given_u, u0, q0, op.A, op.B, source, us, qs)
 
     @cached_property
     def nodes(self):
@@ -167,9 +191,6 @@ class BoundaryIntegralForm(Form):
     def build(self, problem, family, cfg):
         from kinn.models.field import FieldModel
 
-        if family.lattice:
-            raise KinnError(f"family '{family.name}' maps regular lattices; the inverse form reads a network at "
-                            "boundary points only, which needs a pointwise family (mlp, kan)")
         if problem.n_space != 2 or problem.time_dependent:
             raise KinnError(f"problem '{problem.name}': the inverse form is for steady 2-D problems")
         if len(problem.fields) != self.kernel.components:
@@ -197,7 +218,7 @@ class BoundaryIntegralForm(Form):
         u, q = self.boundary_terms(model, problem, batch["nodes"], batch["normals"])
         u, q = u.reshape(-1), q.reshape(-1)
         if not free_only:
-            return batch["A"] @ u - batch["B"] @ q
+            return batch["A"] @ u - batch["B"] @ q - batch["source"]
         return batch["r0"] + batch["A_free"] @ u[batch["free_u"]] - batch["B_free"] @ q[batch["free_q"]]
 
     def loss(self, model, problem, batch, weights) -> dict[str, torch.Tensor]:
@@ -222,9 +243,24 @@ class BoundaryIntegralForm(Form):
         u[~gu], q[gu] = z[: (~gu).sum()], z[(~gu).sum():]
         return u.reshape(s.u0.shape), q.reshape(s.q0.shape)
 
+    def offset(self, x: np.ndarray) -> Field:
+        """The source's part of the interior field at x (P, 2) (zeros without a source): a constant of
+        the points, which the scorer computes once."""
+        if self.source is None:
+            return Field(np.zeros((len(x), self.kernel.components)), np.zeros((len(x), len(self.kernel.derived))))
+        return self.source.interior(self.boundary, self.kernel, x)
+
+    def interior(self, rep, u: np.ndarray, q: np.ndarray, offset: Field) -> Field:
+        """The interior field of the representation `rep` from the boundary data (u, q) (M, c), with the
+        source's shift taken off and its `offset` at rep's points added."""
+        s = self.system
+        f = rep(u - s.u_shift, q - s.q_shift)
+        return Field(f.value + offset.value, f.derived + offset.derived)
+
     def predict(self, model, problem, x: np.ndarray, env: Env) -> np.ndarray:
         """The interior fields at x (N, 2) by the representation formula; points outside are refused."""
-        return representation(self.boundary, self.kernel, x, n=self.n)(*self.boundary_data(model, problem, env)).value
+        rep = representation(self.boundary, self.kernel, x, n=self.n)
+        return self.interior(rep, *self.boundary_data(model, problem, env), self.offset(rep.points)).value
 
     def eval_points(self, n: int, seed: int) -> np.ndarray:
         """n held-out points inside Γ: 90% uniform, 10% at distances NEAR × size inward of the boundary."""
@@ -260,7 +296,7 @@ class BoundaryNodes(Data):
         s, nd = form.system, form.nodes
         gu = s.given_u.ravel()
         self.batch = {**env.tensors({"nodes": nd.points, "normals": nd.normals, "r0": s.r0, "A_free": s.A_free,
-                                     "B_free": s.B_free, "A": s.A, "B": s.B}),
+                                     "B_free": s.B_free, "A": s.A, "B": s.B, "source": s.source}),
                       "free_u": torch.as_tensor(~gu, device=env.device), "free_q": torch.as_tensor(gu, device=env.device)}
 
     def before_step(self, step: int) -> None:
@@ -286,6 +322,7 @@ class BoundaryScorer(Scorer):
         self.y = problem.reference_values(self.x)
         self.eval_points, self.pred = self.x, None
         self.rep = representation(form.boundary, form.kernel, self.x, n=form.n)
+        self.offset = form.offset(self.x)
         # while training, a subset scored by matrices assembled once (the adaptive integrals cost ~1 s a call)
         self.every = max(1, len(self.x) // DURING)
         blocks = list(representation(form.boundary, form.kernel, self.x[:: self.every], n=form.n).blocks())
@@ -293,20 +330,22 @@ class BoundaryScorer(Scorer):
 
     def during(self) -> dict[str, float]:
         u, q = self.form.boundary_data(self.model, self.problem, self.env)
-        value = (self.Vq @ q.ravel() - self.Vu @ u.ravel()).reshape(-1, len(self.problem.fields))
+        s = self.form.system
+        value = (self.Vq @ (q - s.q_shift).ravel() - self.Vu @ (u - s.u_shift).ravel()).reshape(
+            -1, len(self.problem.fields)) + self.offset.value[:: self.every]
         return evaluate.errors(value, self.y[:: self.every], self.problem.fields)
 
     def final(self) -> tuple[dict[str, float], float | None]:
         form, problem = self.form, self.problem
         u, q = form.boundary_data(self.model, problem, self.env)
-        f = self.rep(u, q)
+        f = form.interior(self.rep, u, q, self.offset)
         self.pred = f.value
         errors = evaluate.errors(f.value, self.y, problem.fields)
         for name, fn in form.derived.items():
             errors.update(evaluate.errors(fn(f.value, f.derived)[:, None],
                                           problem.derived_reference(name, self.x)[:, None], (name,)))
         s = form.system
-        residual = s.A @ u.ravel() - s.B @ q.ravel()
+        residual = s.A @ u.ravel() - s.B @ q.ravel() - s.source
         return errors, float(np.sqrt(np.mean(residual**2)))
 
     def write(self, result) -> None:

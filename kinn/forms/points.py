@@ -288,7 +288,9 @@ class PointScorer(Scorer):
             with geometry.numpy_seed(geometry.seed_stream(self.cfg.train.seed, "eval/energy")):
                 pts = self.env.tensors(self.form.sample(self.problem, self.cfg.points))
             terms = self.form.loss(self.model, self.problem, pts, {})
-            out["energy"] = float(sum(v.detach() for k, v in terms.items() if k == "energy" or k.startswith("work:")))
+            potential = [v.detach() for k, v in terms.items() if k == "energy" or k.startswith("work:")]
+            if potential:  # (an inverse problem's energy form has a Galerkin residual instead)
+                out["energy"] = float(sum(potential))
         for name, check in self.problem.checks.items():
             out[name] = float(check(lambda x: self.form.predict(self.model, self.problem,
                                                                  np.asarray(x, dtype=np.float64), self.env)))

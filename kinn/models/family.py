@@ -47,6 +47,10 @@ class Family(ABC):
     def check(self, problem, form: str, config=None, train=None) -> None:
         """Raise `KinnError` saying why this family cannot train `problem` in `form` with the model options
         `config` (and the run's train settings `train`, where the family's trainer restricts them)."""
+        posed = problem.forms.get(form)
+        if self.lattice and posed is not None and posed.pointwise_only:
+            raise KinnError(f"family '{self.name}' cannot train the {form} form: {posed.pointwise_only}; use a "
+                            "pointwise family (mlp, kan)")
         if self.forms is not None and form not in self.forms:
             raise KinnError(
                 f"family '{self.name}' does not support the {form} form; it supports: "

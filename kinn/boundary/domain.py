@@ -1,0 +1,205 @@
+"""Domain integrals of a fundamental solution against a source, ∫Ω U(x − ξ) f(x) dΩ, in float64.
+
+    pts, cells = triangulate(boundary, h=0.05)                 # a triangulation of the domain inside Γ
+    value, derived = domain_integrals(Laplace(), f, pts[cells], targets)   # (P, c), (P, m)
+
+The targets ξ are boundary collocation points (the BIE's domain term) or interior points (the
+representation's); U is singular at ξ (ln ρ; the derived kernel 1/ρ), so one rule does not fit all
+triangles. Each triangle is integrated by a collapsed (Duffy) Gauss rule from one corner,
+x = a + u[(b − a) + v(c − b)], u, v ∈ [0, 1], with Jacobian u · cross(b − a, c − b):
+
+- a triangle holding ξ (to 1e-12 × the domain's size) is split into the three triangles (ξ, a, b), (ξ, b, c), (ξ, c, a),
+  each collapsed at ξ: the Jacobian's u cancels the 1/ρ of the derived kernel, and the ln ρ = ln u + ln|e(v)|
+  of the single layer is split so that ∫ u ln u g(u) du takes the Gauss-log rule (exact for polynomial g);
+  their signed areas add up to the triangle's, so ξ on an edge or a corner needs no special case;
+- a triangle longer than `spread` × its distance to ξ is bisected into four (by its edge midpoints),
+  level by level, vectorised over (target, piece) pairs, as the boundary integrals do (`integrals`);
+- every other triangle takes the plain collapsed rule.
+
+The error is then the source's (f interpolated by the rule's polynomials) and the geometry's: a curved
+boundary is a polygon of chords (an O(h²) area error), straight edges are exact.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import Delaunay
+
+from kinn.boundary.kernels import Kernel
+from kinn.boundary.panels import Boundary
+from kinn.boundary.rules import gauss_legendre, gauss_log
+from kinn.errors import KinnError
+
+ORDER = 6        # Gauss points per direction of the collapsed rule: exact for polynomials of degree 10
+MAX_DEPTH = 40   # bisections of a triangle next to a target (2^-40 of its size: below rounding)
+BLOCK = 2_000_000  # (target, quadrature point) pairs at a time
+
+
+def triangulate(boundary: Boundary, h: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points (N, 2) and triangles (T, 3) filling the domain inside Γ: Delaunay triangles over every
+    panel's ends and points about h apart along it, and a hexagonal lattice of spacing h inside kept h/2
+    from Γ, without the triangles whose centroid lies outside (across a hole or a re-entrant corner)."""
+    if not h > 0:
+        raise KinnError(f"the triangulation's spacing h must be > 0, got {h}")
+    along = [p.point(np.linspace(0, 1, max(1, int(np.ceil(p.length / h))) + 1)[:-1]) for p in boundary.panels]
+    pts = np.concatenate([p.point(np.linspace(0, 1, 9)) for p in boundary.panels])
+    lo, hi = pts.min(0), pts.max(0)
+    rows = np.arange(lo[1], hi[1] + h, h * np.sqrt(3) / 2)
+    row = [np.arange(lo[0] + (k % 2) * h / 2, hi[0] + h, h) for k in range(len(rows))]  # odd rows shifted
+    lattice = np.concatenate([np.stack([x, np.full_like(x, y)], 1) for x, y in zip(row, rows)])
+    keep = boundary.contains(lattice)
+    keep[keep] = boundary.distance(lattice[keep]) > h / 2
+    points = np.unique(np.concatenate(along + [lattice[keep]]).round(13), axis=0)
+    cells = Delaunay(points).simplices
+    cells = cells[boundary.contains(points[cells].mean(1))]
+    return points, cells
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+
+
+def _distance(targets: np.ndarray, tri: np.ndarray) -> np.ndarray:
+    """(K,) distance from each target (K, 2) to its triangle (K, 3, 2): 0 inside."""
+    edges = [(tri[:, i], tri[:, (i + 1) % 3]) for i in range(3)]
+    orient = np.sign(_cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]))
+    inside = np.all([orient * _cross(b - a, targets - a) >= 0 for a, b in edges], axis=0)
+    d = np.full(len(targets), np.inf)
+    for a, b in edges:
+        e = b - a
+        t = np.clip(((targets - a) * e).sum(1) / (e * e).sum(1), 0.0, 1.0)
+        d = np.minimum(d, np.hypot(*(targets - a - t[:, None] * e).T))
+    return np.where(inside, 0.0, d)
+
+
+def _diameter(tri: np.ndarray) -> np.ndarray:
+    return np.max([np.hypot(*(tri[:, i] - tri[:, (i + 1) % 3]).T) for i in range(3)], axis=0)
+
+
+def _collapsed(apex: np.ndarray, b: np.ndarray, c: np.ndarray, u: np.ndarray, v: np.ndarray):
+    """Points (K, Qu, Qv, 2) of the map x = apex + u[(b − apex) + v(c − b)] and its signed Jacobian
+    over u, (K, Qu, Qv) / u (the factor u is left to the caller: the log rule carries its own)."""
+    e = (b - apex)[:, None, :] + v[None, :, None] * (c - b)[:, None, :]          # (K, Qv, 2)
+    x = apex[:, None, None, :] + u[None, :, None, None] * e[:, None, :, :]       # (K, Qu, Qv, 2)
+    jac = _cross(b - apex, c - b)                                                  # (K,)
+    return x, np.broadcast_to(jac[:, None, None], x.shape[:3])
+
+
+def _integrate(kernel: Kernel, f, targets: np.ndarray, apex: np.ndarray, b: np.ndarray, c: np.ndarray,
+               singular: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(K, c), (K, m): ∫ U(x − ξ) f and ∫ U_derived(x − ξ) f over the (signed) triangles (apex, b, c),
+    by the collapsed rule from the apex; `singular`: the apex is the target ξ itself, whose log the
+    Gauss-log rule integrates (see the module's docstring)."""
+    g, wg = gauss_legendre(ORDER)
+    x, jac = _collapsed(apex, b, c, g, g)
+    fx = f(x.reshape(-1, 2)).reshape(x.shape[:3] + (-1,))                          # (K, Q, Q, c)
+    r = x - targets[:, None, None, :]
+    w = wg[None, :, None] * wg[None, None, :] * g[None, :, None] * jac             # (K, Q, Q)
+    U, D = kernel.single(r), kernel.single_derived(r)                              # (K, Q, Q, c, c), (.., m, c)
+    if singular:  # U − a ln u · I stays bounded along u; ∫ u ln u g du = −Σ wl ul g(ul)
+        a, eye = kernel.log_coefficient, np.eye(kernel.components)
+        U = U - a * np.log(g)[None, :, None, None, None] * eye
+    value = np.einsum("kuvij,kuvj,kuv->ki", U, fx, w)
+    derived = np.einsum("kuvmj,kuvj,kuv->km", D, fx, w)
+    if singular:
+        sl, wl = gauss_log(ORDER)
+        xl, jl = _collapsed(apex, b, c, sl, g)
+        fl = f(xl.reshape(-1, 2)).reshape(xl.shape[:3] + (-1,))
+        wlog = -wl[None, :, None] * wg[None, None, :] * sl[None, :, None] * jl
+        value += kernel.log_coefficient * np.einsum("kuvj,kuv->kj", fl, wlog)
+    return value, derived
+
+
+def _fan(kernel: Kernel, f, apex: np.ndarray, b: np.ndarray, c: np.ndarray, spread: float, tol: float):
+    """(K, c), (K, m): the singular integrals over the triangles (apex, b, c), apex the target. Along
+    the edge [b, c] the integrand is analytic with poles as near as the apex is to the edge, so the edge
+    is bisected while a piece is longer than `spread` × its distance to the apex (a wide angle, or an
+    apex next to the edge), as boundary panels are. A piece within `tol` of the apex is left out (its
+    area is below tol × its length; the rule would subtract coordinates that agree to rounding)."""
+    value = np.zeros((len(apex), kernel.components))
+    derived = np.zeros((len(apex), len(kernel.derived)))
+    idx = np.arange(len(apex))
+    for depth in range(MAX_DEPTH + 1):
+        e = c - b
+        t = np.clip(((apex[idx] - b) * e).sum(1) / np.maximum((e * e).sum(1), 1e-300), 0.0, 1.0)
+        dist = np.hypot(*(apex[idx] - b - t[:, None] * e).T)
+        length = np.hypot(*e.T)
+        split = (length > spread * dist) & (dist > tol) & (depth < MAX_DEPTH)
+        done = ~split & (dist > tol)
+        if done.any():
+            v, d = _integrate(kernel, f, apex[idx[done]], apex[idx[done]], b[done], c[done], True)
+            np.add.at(value, idx[done], v)
+            np.add.at(derived, idx[done], d)
+        if not split.any():
+            break
+        mid = 0.5 * (b[split] + c[split])
+        b, c = np.concatenate([b[split], mid]), np.concatenate([mid, c[split]])
+        idx = np.tile(idx[split], 2)
+    return value, derived
+
+
+def _near(kernel: Kernel, f, targets: np.ndarray, tri: np.ndarray, spread: float, tol: float):
+    """(K, c), (K, m): each (target, triangle) pair's integrals, adaptively (module docstring)."""
+    c, m = kernel.components, len(kernel.derived)
+    value, derived = np.zeros((len(targets), c)), np.zeros((len(targets), m))
+    idx = np.arange(len(targets))
+    for depth in range(MAX_DEPTH + 1):
+        if not len(idx):
+            break
+        p = targets[idx]
+        dist, diam = _distance(p, tri), _diameter(tri)
+        holds = dist <= tol  # within rounding: the fan's signed pieces still add up to the triangle
+        split = ~holds & (diam > spread * dist) & (depth < MAX_DEPTH)
+        done = ~holds & ~split
+        if done.any():
+            v, d = _integrate(kernel, f, p[done], tri[done, 0], tri[done, 1], tri[done, 2], False)
+            np.add.at(value, idx[done], v)
+            np.add.at(derived, idx[done], d)
+        if holds.any():
+            t = tri[holds]
+            for k in range(3):
+                v, d = _fan(kernel, f, p[holds], t[:, k], t[:, (k + 1) % 3], spread, tol)
+                np.add.at(value, idx[holds], v)
+                np.add.at(derived, idx[holds], d)
+        t = tri[split]
+        m01, m12, m20 = (0.5 * (t[:, i] + t[:, (i + 1) % 3]) for i in range(3))
+        tri = np.concatenate([np.stack(q, 1) for q in ((t[:, 0], m01, m20), (m01, t[:, 1], m12),
+                                                       (m20, m12, t[:, 2]), (m01, m12, m20))])
+        idx = np.tile(idx[split], 4)
+    return value, derived
+
+
+def domain_integrals(kernel: Kernel, f, triangles: np.ndarray, targets: np.ndarray,
+                     spread: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """∫Ω U(x − ξ) f(x) dΩ (P, c) and ∫Ω U_derived(x − ξ) f(x) dΩ (P, m) at the targets ξ (P, 2), Ω the
+    union of the triangles (T, 3, 2) (any orientation), f: points (N, 2) -> (N, c) float64 numpy.
+    A triangle is integrated adaptively where its diameter exceeds `spread` × its distance to ξ."""
+    tri = np.asarray(triangles, dtype=float)
+    tri = np.where((_cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]) < 0)[:, None, None], tri[:, ::-1], tri)
+    targets = np.asarray(targets, dtype=float).reshape(-1, 2)
+    # the plain rule of every triangle, reused for all targets far from it
+    g, wg = gauss_legendre(ORDER)
+    x, jac = _collapsed(tri[:, 0], tri[:, 1], tri[:, 2], g, g)
+    xq = x.reshape(-1, 2)                                                             # (T·Q², 2)
+    wf = (wg[None, :, None] * wg[None, None, :] * g[None, :, None] * jac).reshape(-1, 1) * f(xq)  # (T·Q², c)
+    per = ORDER * ORDER
+    diam = _diameter(tri)
+    tol = 1e-12 * np.ptp(tri.reshape(-1, 2), axis=0).max()  # a target this close to a triangle is on it
+    value = np.zeros((len(targets), kernel.components))
+    derived = np.zeros((len(targets), len(kernel.derived)))
+    chunk = max(1, BLOCK // len(xq))
+    for start in range(0, len(targets), chunk):
+        rows = slice(start, min(start + chunk, len(targets)))
+        p = targets[rows]
+        # a cheap lower bound on the distance (centroid distance − diameter) finds every near pair
+        centroid = tri.mean(1)
+        near = np.hypot(*(centroid[None] - p[:, None]).transpose(2, 0, 1)) - diam[None] < diam[None] / spread
+        far = np.repeat(~near, per, axis=1)[..., None]
+        weights = far * wf[None]                                                        # (C, T·Q², c)
+        r = np.where(far, xq[None] - p[:, None], 1.0)  # near pairs: a harmless r, weighted by 0
+        value[rows] = np.einsum("pqij,pqj->pi", kernel.single(r), weights)
+        derived[rows] = np.einsum("pqmj,pqj->pm", kernel.single_derived(r), weights)
+        k, t = np.nonzero(near)
+        v, d = _near(kernel, f, p[k], tri[t], spread, tol)
+        np.add.at(value[rows], k, v)
+        np.add.at(derived[rows], k, d)
+    return value, derived

@@ -1,0 +1,122 @@
+"""The source term of the inverse (boundary-integral) form: Poisson's −Δu = f instead of Laplace's.
+
+The fundamental solution removes the domain integral of Δu only; a source leaves ∫Ω u* f dΩ in the
+boundary integral equation and in the representation formula. Two ways to carry it:
+
+    ParticularSolution(u_p)   a known u_p with −Δu_p = f: the BIE and the representation act on the
+                              harmonic v = u − u_p (its boundary data u − u_p, q − ∂u_p/∂n), and u_p is
+                              added back inside. Exact (no domain quadrature); prefer it when f has one.
+    DomainIntegral(f, h)      the domain term itself, ∫Ω u*(ξ, x) f(x) dΩ, by a singular-aware triangle
+                              quadrature on a triangulation of spacing h (`kinn.boundary.domain`), at the
+                              collocation points once and at each evaluation point.
+
+Both give constants (the network does not enter them): assembled once in float64. Sign convention:
+−Δu = f with u* = −ln ρ / (2π), so u(ξ) = ∫ u* q ds − ∫ q* u ds + ∫Ω u* f dΩ.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from kinn.boundary import Boundary, Field, Kernel, Laplace, Nodes
+from kinn.boundary.domain import domain_integrals, triangulate
+from kinn.errors import KinnError
+
+
+def _numpy(fn: Callable, x: np.ndarray, c: int) -> np.ndarray:
+    """fn (a torch function of float64 points) at x (N, 2), as float64 (N, c)."""
+    with torch.no_grad():
+        v = fn(torch.as_tensor(x, dtype=torch.float64))
+    return np.asarray(v, dtype=float).reshape(len(x), c)
+
+
+class Source(ABC):
+    """A source term of the inverse form (see the module's docstring). Every array is float64."""
+
+    @abstractmethod
+    def check(self, kernel: Kernel) -> None:
+        """Refuse, with one line, a kernel this source cannot serve."""
+
+    @abstractmethod
+    def shift(self, nodes: Nodes, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """(u_s, q_s) (M, c): boundary data taken off the network's before the BIE and the representation."""
+
+    @abstractmethod
+    def bie(self, boundary: Boundary, kernel: Kernel, points: np.ndarray) -> np.ndarray:
+        """(S, c) the domain term at the collocation points, subtracted from the BIE residual."""
+
+    @abstractmethod
+    def interior(self, boundary: Boundary, kernel: Kernel, points: np.ndarray) -> Field:
+        """What adds to the representation at interior points (P, 2): value (P, c), derived (P, m)."""
+
+
+@dataclass(frozen=True, eq=False)
+class ParticularSolution(Source):
+    """u_p(x) (a torch function of points (N, 2) -> (N,) or (N, 1), differentiable) with −Δu_p = f:
+    the form solves Laplace's equation for u − u_p. Laplace's kernel only (a particular displacement of
+    elasticity would need its stresses too)."""
+
+    u: Callable
+
+    def check(self, kernel: Kernel) -> None:
+        if not isinstance(kernel, Laplace):
+            raise KinnError(f"a ParticularSolution serves Laplace's kernel only, got {type(kernel).__name__}; "
+                            "give a body force as DomainIntegral(f)")
+
+    def _with_gradient(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        xt = torch.as_tensor(x, dtype=torch.float64).requires_grad_(True)
+        u = self.u(xt).reshape(len(x))
+        (g,) = torch.autograd.grad(u.sum(), xt)
+        return u.detach().numpy()[:, None], g.numpy()
+
+    def shift(self, nodes: Nodes, c: int) -> tuple[np.ndarray, np.ndarray]:
+        u, g = self._with_gradient(nodes.points)
+        return u, (g * nodes.normals).sum(1, keepdims=True)
+
+    def bie(self, boundary: Boundary, kernel: Kernel, points: np.ndarray) -> np.ndarray:
+        return np.zeros((len(points), 1))  # all in the shift
+
+    def interior(self, boundary: Boundary, kernel: Kernel, points: np.ndarray) -> Field:
+        return Field(*self._with_gradient(points))
+
+
+@dataclass(frozen=True, eq=False)
+class DomainIntegral(Source):
+    """f(x) (a torch function of points (N, 2) -> (N,) or (N, c): a body force per unit area for
+    elasticity) integrated against the fundamental solution over a triangulation of spacing h (default:
+    the longest panel's length). Error: f's interpolation by degree-10 polynomials per triangle, and for
+    curved boundaries the chords' O(h²) (straight edges are exact)."""
+
+    f: Callable
+    h: float | None = None
+
+    def __post_init__(self):
+        if self.h is not None and not self.h > 0:
+            raise KinnError(f"DomainIntegral: the spacing h must be > 0, got {self.h}")
+
+    def check(self, kernel: Kernel) -> None:
+        pass  # any kernel: the domain term needs its single layer only
+
+    def shift(self, nodes: Nodes, c: int) -> tuple[np.ndarray, np.ndarray]:
+        zero = np.zeros((len(nodes.points), c))
+        return zero, zero
+
+    def triangles(self, boundary: Boundary) -> np.ndarray:
+        """(T, 3, 2) the triangles the domain term integrates over."""
+        h = self.h or max(p.length for p in boundary.panels)
+        points, cells = triangulate(boundary, h)
+        return points[cells]
+
+    def _integrals(self, boundary: Boundary, kernel: Kernel, points: np.ndarray):
+        c = kernel.components
+        return domain_integrals(kernel, lambda x: _numpy(self.f, x, c), self.triangles(boundary), points)
+
+    def bie(self, boundary: Boundary, kernel: Kernel, points: np.ndarray) -> np.ndarray:
+        return self._integrals(boundary, kernel, points)[0]
+
+    def interior(self, boundary: Boundary, kernel: Kernel, points: np.ndarray) -> Field:
+        return Field(*self._integrals(boundary, kernel, points))
