@@ -16,7 +16,7 @@ from kinn.pde.geometry import seed_stream
 from kinn.run.pipeline import resolve_config
 from kinn.errors import KinnError
 
-FAST = dict(steps=150, lbfgs=0, n_interior=200, n_boundary=80, n_eval=500, eval_every=50, progress=False,
+FAST = dict(steps=150, lbfgs=0, n_interior=200, n_boundary=80, n_eval=500, eval_every=50, progress=False, schedule="none",
             weights={"bc": 100})
 
 
