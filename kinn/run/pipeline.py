@@ -131,7 +131,7 @@ def _overrides(config: dict, overrides: dict) -> dict:
 
 def _recommended(problem: Problem, family: Family | None, name: str, form: str, tuned: bool = True) -> dict:
     """The settings a run starts from: kinn's defaults for an untuned problem of this size
-    (`kinn.run.defaults`, for each of the train and points tables the problem leaves empty) < the family's
+    (`kinn.run.defaults`, for each of the train, points and model tables the problem leaves empty) < the family's
     own needs < the problem's defaults < the problem's for this family (or the family it takes its
     settings from) < the problem's for this form (and for this family in this form).
     tuned=False leaves the problem's recommendations out: the run a problem nobody tuned gets."""
@@ -146,7 +146,7 @@ def _recommended(problem: Problem, family: Family | None, name: str, form: str, 
     own = merge(own, {"model": dict(by_form.get("model", {}).get(start, {})), **by_form.get(start, {})})
     # a problem that sets any value of a table keeps the old dataclass defaults for the rest of it: its
     # recommended settings were tuned against those
-    untuned = {k: v for k, v in defaults.for_problem(problem, form).items() if not own.get(k)}
+    untuned = {k: v for k, v in defaults.for_problem(problem, form, start).items() if not own.get(k)}
     base = merge(untuned, {k: dict(family_defaults.get(k, {})) for k in ("train", "points")})
     return merge(base, own)
 
