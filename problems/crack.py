@@ -13,8 +13,8 @@ each with its own network, joined across the ligament x > 0, y = 0:
   tip (`radial`): it matches them on the outer boundary and knows nothing of the singularity inside;
 - inverse (BINN, as KINN): the boundary integral equation on the upper half [−1, 1] × [0, 1] only, whose
   boundary data are all Dirichlet (u = √(−x) on the crack face, 0 on the ligament, the exact solution
-  elsewhere): 4 × 20 panels, graded geometrically toward the tip on the crack line, the flux (1/√r at
-  the tip) from the network.
+  elsewhere): 4 × 20 panels (uniform; `upper_half` grades them toward the tip), the flux (1/√r at the
+  tip) from the network, the loss weighed by panel length.
 """
 import torch
 
@@ -52,14 +52,21 @@ def laplace_energy(u, x):
 
 
 LEFT, TIP, RIGHT = (-1.0, 0.0), (0.0, 0.0), (1.0, 0.0)
-# The upper half's boundary for the inverse form: KINN's 4 × 20 panels, but the crack face and the ligament
-# (10 panels each) graded geometrically toward the tip, each panel GRADING times as long as the one before,
-# since uniform panels resolve the tip's √r poorly (the direct BEM solution's error inside: 1.4e-5 uniform,
-# 1.4e-8 graded; scripts/binn_table.py). The loss weighs residuals by panel length (by_length): else the
-# small panels at the tip, whose 1/√r flux the network cannot follow, dominate it
-GRADING = 0.5
-UPPER = polygon([LEFT, TIP, RIGHT, (1, 1), (-1, 1)], [10, 10, 20, 20, 20], ["face", "ligament", "right", "top", "left"],
-                ratio=[GRADING, 1 / GRADING, 1, 1, 1])
+
+
+def upper_half(grading: float = 1.0):
+    """The upper half's boundary for the inverse form: KINN's 4 × 20 panels, the crack face and the
+    ligament (10 panels each) graded geometrically toward the tip, each panel `grading` times as long as
+    the one before (1: uniform, as KINN)."""
+    return polygon([LEFT, TIP, RIGHT, (1, 1), (-1, 1)], [10, 10, 20, 20, 20],
+                   ["face", "ligament", "right", "top", "left"], ratio=[grading, 1 / grading, 1, 1, 1])
+
+
+# Uniform panels, measured (scripts/binn_table.py, seeds 0-2): grading 0.5 lowers the direct BEM solution's
+# error inside from 1.4e-5 to 1.4e-8, but the trained networks, which cannot follow the 1/√r flux on the
+# tip's small panels, do worse on it (KAN 7.1e-4, MLP 9.8e-4 against 6.3e-4 and 8.2e-4 uniform). The loss
+# weighs residuals by panel length (by_length; KAN 8.2e-4, MLP 8.5e-4 without)
+UPPER = upper_half(1.0)
 
 crack_mode3 = Problem(
     name="crack_mode3",
