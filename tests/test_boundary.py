@@ -31,6 +31,33 @@ def test_panel_geometry(panel):
     np.testing.assert_allclose(pieces[-1].end, panel.end, atol=1e-14)
 
 
+@pytest.mark.parametrize("panel", [Segment((-1, 0), (0, 0), "face"), Arc((1, -1), 2.0, 0.3, 2.2, "ccw")])
+@pytest.mark.parametrize("ratio", [0.5, 0.8, 1.0, 1.7])
+def test_graded_split_follows_the_ratio_and_covers_the_panel(panel, ratio):
+    pieces = panel.split(7, ratio)
+    lengths = np.array([p.length for p in pieces])
+    np.testing.assert_allclose(lengths[1:] / lengths[:-1], ratio, rtol=1e-12)
+    assert lengths.sum() == pytest.approx(panel.length, rel=1e-14)
+    assert np.array_equal(pieces[0].start, panel.start) and np.array_equal(pieces[-1].end, panel.end)
+    for a, b in zip(pieces[:-1], pieces[1:]):  # a chain: each piece starts where the previous ends
+        np.testing.assert_allclose(b.start, a.end, atol=1e-15)
+    assert {p.tag for p in pieces} == {panel.tag}
+
+
+def test_polygon_grades_each_edge_toward_the_named_vertex():
+    tip = (0.0, 0.0)
+    b = polygon([(-1, 0), tip, (1, 0), (1, 1), (-1, 1)], [10, 10, 1, 2, 1], ratio=[0.5, 2.0, 1, 1, 1])
+    face, ligament = b.panels[:10], b.panels[10:20]
+    assert face[-1].length == pytest.approx(0.5 ** 9 / (2 - 0.5 ** 9), rel=1e-12)  # 1 = h (1 − q¹⁰)/(1 − q)
+    assert ligament[0].length == pytest.approx(face[-1].length, rel=1e-12)       # mirrored about the tip
+    assert np.array_equal(face[-1].end, tip) and np.array_equal(ligament[0].start, tip)
+    assert b.perimeter == pytest.approx(6, rel=1e-14) and b.area == pytest.approx(2, rel=1e-14)
+    with pytest.raises(KinnError, match="grading ratio is a positive number, got 0"):
+        Segment((0, 0), (1, 0)).split(3, 0)
+    with pytest.raises(KinnError, match="ratio: expected one value per edge \\(5\\), got 2"):
+        polygon([(-1, 0), tip, (1, 0), (1, 1), (-1, 1)], ratio=[0.5, 2.0])
+
+
 def test_arc_length_and_distance_are_exact():
     arc = Arc((0, 0), 5.0, math.pi / 2, 0.0)
     assert arc.length == 5 * math.pi / 2

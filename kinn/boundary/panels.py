@@ -80,11 +80,17 @@ class Panel(ABC):
         """(2,) x(1)."""
         return self.point(1.0)[0]
 
-    def split(self, n: int) -> list["Panel"]:
-        """n sub-panels of equal parameter (and length) range, in order."""
+    def split(self, n: int, ratio: float = 1.0) -> list["Panel"]:
+        """n sub-panels in order, each `ratio` times as long as the one before: equal for ratio 1, graded
+        geometrically toward the end for ratio < 1 (toward the start for ratio > 1), e.g. toward a
+        singular point such as a crack tip. The pieces cover the panel exactly, ends included."""
         if int(n) != n or n < 1:
             raise KinnError(f"a panel splits into a positive whole number of pieces, got {n!r}")
-        edges = np.linspace(0.0, 1.0, int(n) + 1)
+        if not (np.isfinite(ratio) and ratio > 0):
+            raise KinnError(f"a panel's grading ratio is a positive number, got {ratio!r}")
+        lengths = float(ratio) ** np.arange(int(n))
+        edges = np.concatenate([[0.0], np.cumsum(lengths) / lengths.sum()])
+        edges[-1] = 1.0  # exact end, whatever the rounding of the sum
         return [self.piece(a, b) for a, b in zip(edges[:-1], edges[1:])]
 
 
@@ -340,15 +346,17 @@ def _per_edge(value, count: int, what: str) -> list:
     return values
 
 
-def polygon(vertices, per_edge=1, tags=None) -> Boundary:
+def polygon(vertices, per_edge=1, tags=None, ratio=1.0) -> Boundary:
     """The polygon through `vertices` (V, 2), listed counter-clockwise; edge i runs from vertex i to
     vertex i + 1, split in per_edge[i] panels (an int: the same for every edge) tagged tags[i]
-    (default "edge{i}")."""
+    (default "edge{i}"), each panel ratio[i] times as long as the one before (`Panel.split`; a number:
+    the same for every edge; < 1 grades edge i toward vertex i + 1, > 1 toward vertex i)."""
     v = np.asarray(vertices, dtype=float).reshape(-1, 2)
     pieces = _per_edge(per_edge, len(v), "per_edge")
+    ratios = _per_edge(ratio, len(v), "ratio")
     names = _per_edge(tags if tags is not None else [f"edge{i}" for i in range(len(v))], len(v), "tags")
     panels = [q for i in range(len(v))
-              for q in Segment(v[i], v[(i + 1) % len(v)], names[i]).split(pieces[i])]
+              for q in Segment(v[i], v[(i + 1) % len(v)], names[i]).split(pieces[i], ratios[i])]
     return Boundary([Loop(panels)])
 
 

@@ -111,6 +111,9 @@ class BoundaryIntegralForm(Form):
               representation's value and derived field (Laplace ∇u; Kelvin σ_xx, σ_yy, σ_xy), named as
               the problem's `derived` (their references come from there).
     source:   a `kinn.forms.source.Source` for −Δu = f (a body force), or None (no source).
+    by_length: weigh each source's residual by its panel's length (over the mean), so that the loss is the
+              mean square of R along Γ rather than over the sources: on panels graded toward a singularity
+              the many small ones would otherwise dominate the loss (default False: every source counts once).
     """
 
     boundary: Boundary
@@ -121,6 +124,7 @@ class BoundaryIntegralForm(Form):
     sources: int | tuple = 10
     derived: Mapping[str, Callable] = field(default_factory=dict)
     source: Source | None = None
+    by_length: bool = False
     kind: ClassVar[str] = "inverse"
     order: ClassVar[int] = 1
     pointwise_only: ClassVar[str] = ("it reads the network (and its flux) at boundary points anywhere on the panels, "
@@ -184,6 +188,13 @@ class BoundaryIntegralForm(Form):
         return System(r0, op.A[:, ~gu], op.B[:, gu], given_u, u0, q0, op.A, op.B, source, us, qs)
 
     @cached_property
+    def row_weights(self) -> np.ndarray:
+        """(S·c,) the weight of each residual in the loss: its panel's length over the mean (`by_length`), or 1."""
+        lengths = np.array([p.length for p in self.boundary.panels])
+        w = np.repeat(lengths, len(self.system.r0) // len(lengths))  # rows: panel by panel, source, component
+        return w / w.mean() if self.by_length else np.ones_like(w)
+
+    @cached_property
     def nodes(self):
         """The Gauss–Legendre nodes carrying the boundary data (`kinn.boundary.nodes`)."""
         return boundary_nodes(self.boundary, self.n)
@@ -222,7 +233,7 @@ class BoundaryIntegralForm(Form):
         return batch["r0"] + batch["A_free"] @ u[batch["free_u"]] - batch["B_free"] @ q[batch["free_q"]]
 
     def loss(self, model, problem, batch, weights) -> dict[str, torch.Tensor]:
-        return {"bie": self.residual(model, problem, batch).square().mean()}
+        return {"bie": (batch["weights"] * self.residual(model, problem, batch).square()).mean()}
 
     def boundary_data(self, model, problem, env: Env) -> tuple[np.ndarray, np.ndarray]:
         """(u, q) float64 (M, c) at the nodes: the data where given, the trained network elsewhere."""
@@ -296,7 +307,8 @@ class BoundaryNodes(Data):
         s, nd = form.system, form.nodes
         gu = s.given_u.ravel()
         self.batch = {**env.tensors({"nodes": nd.points, "normals": nd.normals, "r0": s.r0, "A_free": s.A_free,
-                                     "B_free": s.B_free, "A": s.A, "B": s.B, "source": s.source}),
+                                     "B_free": s.B_free, "A": s.A, "B": s.B, "source": s.source,
+                                     "weights": form.row_weights}),
                       "free_u": torch.as_tensor(~gu, device=env.device), "free_q": torch.as_tensor(gu, device=env.device)}
 
     def before_step(self, step: int) -> None:
