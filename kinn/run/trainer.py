@@ -24,7 +24,7 @@ from kinn.errors import KinnError
 from kinn.run import interrupts
 from kinn.run.config import TrainConfig
 from kinn.run.distributed import Group
-from kinn.run.weighting import Fixed, Weighting
+from kinn.run.weighting import Fixed, Weighting, weight
 
 
 @dataclass
@@ -87,11 +87,6 @@ class Run:
     problem: object = None
     form: object = None
     weighting: Weighting = field(default_factory=Fixed)
-
-
-def weight(name: str, weights: dict[str, float]) -> float:
-    """A term's weight: by its full name ("bc:left"), else its prefix ("bc"), else 1."""
-    return float(weights.get(name, weights.get(name.split(":")[0], 1.0)))
 
 
 def _schedule(opt, cfg: TrainConfig):

@@ -179,16 +179,12 @@ class Adaptive(Weighting):
         for name, term in terms.items():
             if name in fixed or name.split(":")[0] in fixed or not term.requires_grad:
                 continue
-            old = self.terms.get(name, self.start(name))
+            old = self.terms.get(name, weight(name, self.configured))  # gradnorm starts from the configured one
             if old == 0:
                 continue  # left out by the configuration
             g = _grads(term, params).abs().mean()
             if g > 0 and math.isfinite(float(g)):
                 self.terms[name] = (1 - tc.gradnorm_alpha) * old + tc.gradnorm_alpha * float(reference / g)
-
-    def start(self, name: str) -> float:
-        """A term's configured weight (by name, else prefix, else 1), where gradnorm starts it from."""
-        return float(self.configured.get(name, self.configured.get(name.split(":")[0], 1.0)))
 
     def report(self):
         out = {f"weight/{k}": v for k, v in self.terms.items()}
@@ -204,6 +200,11 @@ class Adaptive(Weighting):
     def load(self, state):
         self.lam, self.point, self.slices = state["lam"], state["point"], state["slices"]
         self.terms = dict(state["terms"])
+
+
+def weight(name: str, weights: dict[str, float]) -> float:
+    """A term's weight: by its full name ("bc:left"), else its prefix ("bc"), else 1."""
+    return float(weights.get(name, weights.get(name.split(":")[0], 1.0)))
 
 
 def _grads(term: torch.Tensor, params: list) -> torch.Tensor:
