@@ -32,8 +32,8 @@ Per-feature quantile knots always run the reference, as does `use_reference(True
 
 The stacked layout (N, S, width) is `kinn.kernels.jets.Jet`'s, of three kinds (`kinn.kernels.jets.pairs`): "first"
 (value and gradient, S = 1 + P), "diag" (and the Hessian's diagonal, S = 1 + 2P; what `kan_layer_jet`
-takes and returns as y, gy, hy) and "full" (the whole Hessian, S = 1 + P + P(P + 1)/2). Every backend but
-Triton takes every kind; Triton the diagonal (other kinds run "fast" on CUDA tensors).
+takes and returns as y, gy, hy) and "full" (the whole Hessian, S = 1 + P + P(P + 1)/2). Every backend takes
+every kind.
 """
 from __future__ import annotations
 
@@ -124,8 +124,6 @@ def _layer_jet(J, spline_weight, spline_scaler, base_weight, basis: JetBasis, sq
     fan_out = spline_weight.shape[0]
     assert spline_weight.shape == (fan_out, fan_in, basis.num_bases), tuple(spline_weight.shape)
     path = _path(J, basis, p)
-    if path == "triton" and kind != "diag":  # the Triton kernels carry the Hessian's diagonal only
-        path = "fast"
     if squash is not None and path != "native":
         J, squash = _squashed(J, *squash, kind), None
     if path == "reference":
@@ -134,7 +132,7 @@ def _layer_jet(J, spline_weight, spline_scaler, base_weight, basis: JetBasis, sq
     if path == "triton":
         from kinn.kernels.triton_kan import triton_stacked_jet
 
-        jet = triton_stacked_jet(J[:, 0], J[:, 1 : 1 + p], J[:, 1 + p :], weight, basis)
+        jet = triton_stacked_jet(J, weight, basis, kind)
     elif path == "native":
         jet = native_kan.native_stacked_jet(J, weight, basis, squash, kind)
     else:
