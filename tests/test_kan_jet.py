@@ -385,16 +385,22 @@ def test_a_failing_compiler_is_reported_and_the_library_is_built_once(tmp_path, 
 
 # ---- the Triton kernels against the reference -----------------------------------------------------------
 
+
+def triton_device() -> str:
+    """Where the Triton tests run: the GPU, or the CPU under the interpreter; skips where neither."""
+    pytest.importorskip("triton")
+    if not (CUDA or INTERPRETED):
+        pytest.skip("no CUDA device: test_triton_kernels_under_the_interpreter runs this in a child process")
+    return "cuda" if CUDA and not INTERPRETED else "cpu"
+
+
 TRITON_CASES = [dict(order=3), dict(order=2, base=None), dict(order=5, fan_out=70)]
 
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["fp64", "fp32"])
 @pytest.mark.parametrize("options", TRITON_CASES, ids=str)
 def test_triton_kernels_equal_reference(options, dtype, tol):
-    pytest.importorskip("triton")
-    if not (CUDA or INTERPRETED):
-        pytest.skip("no CUDA device: test_triton_kernels_under_the_interpreter runs this in a child process")
-    device = "cuda" if CUDA and not INTERPRETED else "cpu"
+    device = triton_device()
     layer = make_layer(dtype=dtype, device=device, **options)
     x = points(layer).to(dtype=dtype, device=device)  # several blocks of points and weight chunks
     gx, hx = (torch.randn(*x.shape, 2, dtype=dtype).to(device) for _ in range(2))
@@ -405,36 +411,28 @@ def test_triton_kernels_equal_reference(options, dtype, tol):
 
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)], ids=["fp64", "fp32"])
-def test_triton_tanh_jet_equals_the_pytorch_rule(dtype, tol):
-    """The fused tanh on a stacked jet: values and the gradient of every input, large |v| included."""
-    pytest.importorskip("triton")
-    if not (CUDA or INTERPRETED):
-        pytest.skip("no CUDA device: test_triton_kernels_under_the_interpreter runs this in a child process")
+@pytest.mark.parametrize("kind, p", [("diag", 2), ("first", 2), ("full", 3)])
+def test_triton_tanh_jet_equals_the_pytorch_rule(kind, p, dtype, tol):
+    """The fused tanh on a stacked jet of each kind (a "full" one over 3 coordinates: 6 pairs (a, b)): values
+    and the gradient of every input, large |v| included."""
+    device = triton_device()
     from kinn.kernels import jets
     from kinn.kernels.triton_activation import triton_tanh_jet
 
-    device = "cuda" if CUDA and not INTERPRETED else "cpu"
     gen = torch.Generator().manual_seed(0)
-    J = torch.randn(45, 5, 70, generator=gen, dtype=torch.float64)  # P = 2; 45 x 70: partial blocks
+    J = torch.randn(45, jets.sets(p, kind), 70, generator=gen, dtype=torch.float64)  # 45 x 70: partial blocks
     J[:, 0] *= 3
     J[0, 0, :4] = torch.tensor([-40.0, 40.0, 0.0, -0.0], dtype=torch.float64)  # tanh saturates, no overflow
     J = J.to(dtype=dtype, device=device).requires_grad_(True)
     weights = torch.randn(J.shape, generator=gen, dtype=torch.float64).to(dtype=dtype, device=device)
     out = {}
-    for name, fn in (("fused", triton_tanh_jet), ("pytorch", lambda J: jets.activation(jets.Jet(J), "tanh").J)):
+    for name, fn in (("fused", lambda J: triton_tanh_jet(J, kind)),
+                     ("pytorch", lambda J: jets.activation(jets.Jet(J, kind, p), "tanh").J)):
         y = fn(J)
         (grad,) = torch.autograd.grad((y * weights).sum(), J)
         out[name] = (y.detach(), grad)
     for a, b in zip(out["fused"], out["pytorch"]):
         torch.testing.assert_close(a, b, rtol=tol, atol=tol)
-
-
-def triton_device() -> str:
-    """Where the Triton tests run: the GPU, or the CPU under the interpreter; skips where neither."""
-    pytest.importorskip("triton")
-    if not (CUDA or INTERPRETED):
-        pytest.skip("no CUDA device: test_triton_kernels_under_the_interpreter runs this in a child process")
-    return "cuda" if CUDA and not INTERPRETED else "cpu"
 
 
 @pytest.fixture
@@ -536,13 +534,49 @@ def test_fused_tanh_jet_on_cpu_equals_the_rule_and_keeps_only_its_input():
     torch.testing.assert_close(fused, jets.activation(jets.Jet(J), "tanh").J, rtol=1e-14, atol=1e-14)
 
 
+def compile_for_sm90(load_script, kernels) -> None:
+    """Compile each (jit function, constants) of `kernels` for sm_90, float32, without a GPU: Triton's own
+    compiler and bundled ptxas (`scripts/triton_compile.py`), which the interpreter never runs."""
+    pytest.importorskip("triton")
+    from triton.backends.compiler import GPUTarget
+
+    script = load_script("triton_compile")
+    for fn, constants in kernels:
+        script.compile_kernel(fn, constants, torch.float32, GPUTarget("cuda", 90, 32), 4, 1)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_triton_tanh_kernels_compile_for_every_kind(load_script, kind):
+    pytest.importorskip("triton")
+    from kinn.kernels import triton_activation
+
+    constants = dict(P=3, KIND=KINDS.index(kind), BN=32, BW=64)
+    compile_for_sm90(load_script, [(triton_activation._forward, constants), (triton_activation._backward, constants)])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", KINDS)
+def test_triton_layer_kernels_compile_for_every_kind(load_script, kind):
+    pytest.importorskip("triton")
+    from kinn.kernels import JetBasis, triton_kan
+
+    shape = triton_kan.shape_constants(JetBasis("bspline", 3, 13, 10), 2, kind, 14, torch.float32)
+    kernels = []
+    for name, fn in (("forward", triton_kan._forward), ("inputs", triton_kan._backward_inputs),
+                     ("weight", triton_kan._backward_weight)):
+        config = triton_kan.first_config(name, shape, 64, 64, torch.float32)
+        extra = dict(ONE_BLOCK=True) if name == "inputs" else {}
+        kernels.append((fn, {**shape, **extra, **{k: config[k] for k in ("BN", "IB", "BO")}}))
+    compile_for_sm90(load_script, kernels)
+
+
 def test_triton_kernels_under_the_interpreter():
     pytest.importorskip("triton")
     if CUDA or INTERPRETED:
         pytest.skip("the Triton tests run in this process")
     env = {**os.environ, "TRITON_INTERPRET": "1"}
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__]
-    command += ["-k", "test_triton_ and not under_the_interpreter"]
+    command += ["-k", "test_triton_ and not under_the_interpreter and not compile"]  # compiling: this process
     child = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert child.returncode == 0, child.stdout[-4000:] + child.stderr[-2000:]
     assert " passed" in child.stdout and "skipped" not in child.stdout, child.stdout[-2000:]

@@ -272,10 +272,10 @@ def activation(j: Jet, name: str, fused: bool = False) -> Jet:
     (`kinn.kernels.set_backend`) keeps the plain rule.
     """
     if fused and name == "tanh" and not _reference():
-        if _triton_fits(j.J) and j.kind == "diag":  # the Triton kernel: the diagonal's layout only
+        if _triton_fits(j.J):
             from kinn.kernels.triton_activation import triton_tanh_jet
 
-            return Jet(triton_tanh_jet(j.J), j.kind, j.P)
+            return Jet(triton_tanh_jet(j.J, j.kind), j.kind, j.P)
         return Jet(_TanhJet.apply(j.J, j.P, j.kind), j.kind, j.P)
     P = j.P
     s0, s1, s2 = _derivatives(name, j.v)  # (N, W) each

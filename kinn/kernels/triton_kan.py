@@ -77,7 +77,7 @@ class _TritonJet(torch.autograd.Function):
         wt = weight.permute(1, 2, 0).contiguous()  # (I, D, O): an input's coefficient rows are one block
         table, locator = _tables(basis, J.dtype, J.device)
         jet = J.new_empty(n, rows, fan_out)
-        shape = _shape(basis, coordinates(rows, kind), kind, wt.shape[1], J.dtype)
+        shape = shape_constants(basis, coordinates(rows, kind), kind, wt.shape[1], J.dtype)
 
         def launch(config):
             grid = (triton.cdiv(n, config["BN"]), triton.cdiv(fan_out, config["BO"]))
@@ -95,7 +95,7 @@ class _TritonJet(torch.autograd.Function):
         width, fan_out = wt.shape[1], wt.shape[2]
         grad = grad.contiguous()  # (N, S, O)
         table, locator = _tables(ctx.basis, J.dtype, J.device)
-        shape = _shape(ctx.basis, coordinates(rows, ctx.kind), ctx.kind, width, J.dtype)
+        shape = shape_constants(ctx.basis, coordinates(rows, ctx.kind), ctx.kind, width, J.dtype)
         grad_J = grad_weight = None
         if ctx.needs_input_grad[0]:
             grad_J = J.new_empty(n, rows, fan_in)  # (N, S, I), contiguous
@@ -129,7 +129,7 @@ def _pow2(n: int) -> int:
     return max(1, triton.next_power_of_2(n))
 
 
-def _shape(basis, p, kind, width, dtype) -> dict:
+def shape_constants(basis, p, kind, width, dtype) -> dict:
     """The shape constants of the kernels; float64 products in IEEE precision, float32 ones as tf32x3.
 
     M second rows of the kind (KIND its index in `kinn.kernels.jets.KINDS`), RP rows per point."""
@@ -146,14 +146,7 @@ def _launch(kernel: str, shape: dict, fan_in: int, fan_out: int, x: torch.Tensor
     GPU's shared memory cannot hold it (float64 needs twice float32's; smaller GPUs have less). The
     configuration that ran is remembered, so that the search happens once per shapes."""
     key = (kernel, tuple(shape.items()), fan_in, fan_out, x.dtype, x.device)
-    config = _FITTED.get(key)
-    if config is None:
-        config = dict(_CONFIG[kernel])
-        least = triton.cdiv(16, shape["RP"])  # at least 16 rows: the smallest dot
-        bn = config["BN"] // 2 if x.dtype == torch.float64 else config["BN"]
-        bn = bn * _pow2(shape["P"]) // shape["RP"]  # as many rows per block as a "diag" jet's
-        config.update(BN=max(least, bn), IB=min(config["IB"], _pow2(fan_in)),
-                      BO=min(config["BO"], max(16, _pow2(fan_out))))
+    config = _FITTED.get(key) or first_config(kernel, shape, fan_in, fan_out, x.dtype)
     while True:
         try:
             result = launch(config)
@@ -164,6 +157,16 @@ def _launch(kernel: str, shape: dict, fan_in: int, fan_out: int, x: torch.Tensor
             continue
         _FITTED[key] = config
         return result
+
+
+def first_config(kernel: str, shape: dict, fan_in: int, fan_out: int, dtype) -> dict:
+    """The configuration a kernel ("forward", "inputs", "weight") first launches with on these shapes."""
+    config = dict(_CONFIG[kernel])
+    least = triton.cdiv(16, shape["RP"])  # at least 16 rows: the smallest dot
+    bn = config["BN"] // 2 if dtype == torch.float64 else config["BN"]
+    bn = bn * _pow2(shape["P"]) // shape["RP"]  # as many rows per block as a "diag" jet's
+    config.update(BN=max(least, bn), IB=min(config["IB"], _pow2(fan_in)), BO=min(config["BO"], max(16, _pow2(fan_out))))
+    return config
 
 
 def _smaller(config: dict, shape: dict) -> dict | None:
