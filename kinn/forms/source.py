@@ -27,11 +27,24 @@ from kinn.boundary.domain import domain_integrals, triangulate
 from kinn.errors import KinnError
 
 
-def _numpy(fn: Callable, x: np.ndarray, c: int) -> np.ndarray:
-    """fn (a torch function of float64 points) at x (N, 2), as float64 (N, c)."""
+def values_of(fn: Callable, x: np.ndarray, c: int, what: str) -> np.ndarray:
+    """fn (a torch function of float64 points) at x (N, 2), as float64 (N, c); `what` names fn in the one
+    line that refuses another shape or a value that is not finite."""
     with torch.no_grad():
-        v = fn(torch.as_tensor(x, dtype=torch.float64))
-    return np.asarray(v, dtype=float).reshape(len(x), c)
+        v = np.asarray(fn(torch.as_tensor(x, dtype=torch.float64)), dtype=float)
+    if v.size != len(x) * c or v.shape[:1] != (len(x),):
+        allowed = "(N,) or (N, 1)" if c == 1 else f"(N, {c})"
+        raise KinnError(f"{what} gave shape {v.shape} at {len(x)} points (N, 2); allowed: {allowed}")
+    bad = ~np.isfinite(v).reshape(len(x), c).all(1)
+    if bad.any():
+        raise KinnError(f"{what} is NaN or infinite at {int(bad.sum())} of {len(x)} points, e.g. {x[bad][0].tolist()}; "
+                        "allowed: finite values")
+    return v.reshape(len(x), c)
+
+
+def _function(fn, what: str) -> None:
+    if not callable(fn):
+        raise KinnError(f"{what} must be a function of points (N, 2) (a torch function), got {type(fn).__name__}")
 
 
 class Source(ABC):
@@ -62,12 +75,16 @@ class ParticularSolution(Source):
 
     u: Callable
 
+    def __post_init__(self):
+        _function(self.u, "ParticularSolution's u")
+
     def check(self, kernel: Kernel) -> None:
         if not isinstance(kernel, Laplace):
             raise KinnError(f"a ParticularSolution serves Laplace's kernel only, got {type(kernel).__name__}; "
                             "give a body force as DomainIntegral(f)")
 
     def _with_gradient(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values_of(self.u, x, 1, "ParticularSolution's u")  # its shape and finiteness, with one line
         xt = torch.as_tensor(x, dtype=torch.float64).requires_grad_(True)
         u = self.u(xt).reshape(len(x))
         (g,) = torch.autograd.grad(u.sum(), xt)
@@ -95,6 +112,7 @@ class DomainIntegral(Source):
     h: float | None = None
 
     def __post_init__(self):
+        _function(self.f, "DomainIntegral's f")
         if self.h is not None and not self.h > 0:
             raise KinnError(f"DomainIntegral: the spacing h must be > 0, got {self.h}")
 
@@ -113,7 +131,7 @@ class DomainIntegral(Source):
 
     def _integrals(self, boundary: Boundary, kernel: Kernel, points: np.ndarray):
         c = kernel.components
-        return domain_integrals(kernel, lambda x: _numpy(self.f, x, c), self.triangles(boundary), points)
+        return domain_integrals(kernel, lambda x: values_of(self.f, x, c, "DomainIntegral's f"), self.triangles(boundary), points)
 
     def bie(self, boundary: Boundary, kernel: Kernel, points: np.ndarray) -> np.ndarray:
         return self._integrals(boundary, kernel, points)[0]
