@@ -267,12 +267,12 @@ class BoundaryIntegralForm(Form):
         u[~gu], q[gu] = z[: (~gu).sum()], z[(~gu).sum():]
         return u.reshape(s.u0.shape), q.reshape(s.q0.shape)
 
-    def offset(self, x: np.ndarray) -> Field:
+    def offset(self, x: np.ndarray, derived: bool = True) -> Field:
         """The source's part of the interior field at x (P, 2) (zeros without a source): a constant of
-        the points, which the scorer computes once."""
+        the points, which the scorer computes once; its derived part NaN where not `derived`."""
         if self.source is None:
             return Field(np.zeros((len(x), self.kernel.components)), np.zeros((len(x), len(self.kernel.derived))))
-        return self.source.interior(self.boundary, self.kernel, x)
+        return self.source.interior(self.boundary, self.kernel, x, derived)
 
     def interior(self, rep, u: np.ndarray, q: np.ndarray, offset: Field) -> Field:
         """The interior field of the representation `rep` from the boundary data (u, q) (M, c), with the
@@ -284,7 +284,7 @@ class BoundaryIntegralForm(Form):
     def predict(self, model, problem, x: np.ndarray, env: Env) -> np.ndarray:
         """The interior fields at x (N, 2) by the representation formula; points outside are refused."""
         rep = representation(self.boundary, self.kernel, x, n=self.n)
-        return self.interior(rep, *self.boundary_data(model, problem, env), self.offset(rep.points)).value
+        return self.interior(rep, *self.boundary_data(model, problem, env), self.offset(rep.points, derived=False)).value
 
     def eval_points(self, n: int, seed: int) -> np.ndarray:
         """n held-out points inside Γ: 90% uniform, 10% at distances NEAR × size inward of the boundary."""
@@ -347,7 +347,7 @@ class BoundaryScorer(Scorer):
         self.y = problem.reference_values(self.x)
         self.eval_points, self.pred = self.x, None
         self.rep = representation(form.boundary, form.kernel, self.x, n=form.n)
-        self.offset = form.offset(self.x)
+        self.offset = form.offset(self.x, derived=bool(form.derived))  # the derived part only if scored
         # while training, a subset scored by matrices assembled once (the adaptive integrals cost ~1 s a call)
         self.every = max(1, len(self.x) // DURING)
         blocks = list(representation(form.boundary, form.kernel, self.x[:: self.every], n=form.n).blocks())

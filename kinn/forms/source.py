@@ -63,8 +63,9 @@ class Source(ABC):
         """(S, c) the domain term at the collocation points, subtracted from the BIE residual."""
 
     @abstractmethod
-    def interior(self, boundary: Boundary, kernel: Kernel, points: np.ndarray) -> Field:
-        """What adds to the representation at interior points (P, 2): value (P, c), derived (P, m)."""
+    def interior(self, boundary: Boundary, kernel: Kernel, points: np.ndarray, derived: bool = True) -> Field:
+        """What adds to the representation at interior points (P, 2): value (P, c), derived (P, m) (NaN
+        where not `derived`: a source may then skip it)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,8 +98,8 @@ class ParticularSolution(Source):
     def bie(self, boundary: Boundary, kernel: Kernel, points: np.ndarray) -> np.ndarray:
         return np.zeros((len(points), 1))  # all in the shift
 
-    def interior(self, boundary: Boundary, kernel: Kernel, points: np.ndarray) -> Field:
-        return Field(*self._with_gradient(points))
+    def interior(self, boundary: Boundary, kernel: Kernel, points: np.ndarray, derived: bool = True) -> Field:
+        return Field(*self._with_gradient(points))  # the gradient costs next to nothing here
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,12 +130,13 @@ class DomainIntegral(Source):
         points, cells = triangulate(boundary, h)
         return points[cells]
 
-    def _integrals(self, boundary: Boundary, kernel: Kernel, points: np.ndarray):
+    def _integrals(self, boundary: Boundary, kernel: Kernel, points: np.ndarray, derived: bool):
         c = kernel.components
-        return domain_integrals(kernel, lambda x: values_of(self.f, x, c, "DomainIntegral's f"), self.triangles(boundary), points)
+        return domain_integrals(kernel, lambda x: values_of(self.f, x, c, "DomainIntegral's f"), self.triangles(boundary),
+                                points, derived=derived)
 
     def bie(self, boundary: Boundary, kernel: Kernel, points: np.ndarray) -> np.ndarray:
-        return self._integrals(boundary, kernel, points)[0]
+        return self._integrals(boundary, kernel, points, False)[0]
 
-    def interior(self, boundary: Boundary, kernel: Kernel, points: np.ndarray) -> Field:
-        return Field(*self._integrals(boundary, kernel, points))
+    def interior(self, boundary: Boundary, kernel: Kernel, points: np.ndarray, derived: bool = True) -> Field:
+        return Field(*self._integrals(boundary, kernel, points, derived))
