@@ -7,9 +7,11 @@ points a run scores: poisson2d's −Δu = 2π² sin πx sin πy on the unit squa
     PYTHONPATH=$PWD python scripts/bench_domain_integral.py --save a.npz     # keep the values ...
     PYTHONPATH=$PWD python scripts/bench_domain_integral.py --against a.npz  # ... and compare another build's
 
-Prints the CPU seconds (one thread: steady on a shared machine) of the domain term at the points (what the scorer computes once: the value alone
-unless the form scores a derived quantity; with the gradient), of the one at the BIE's collocation points, and the error of the representation formula fed the exact boundary data plus
-the domain term, against the exact solution: max |u − u_exact| and the relative L2 of u and ∇u.
+Prints the CPU seconds (one thread: steady on a shared machine) of the domain term at the points (what
+the scorer computes once: the value alone unless the form scores a derived quantity; with the gradient),
+of the one at the BIE's collocation points, and the error of the representation formula fed the exact
+boundary data plus the domain term, against the exact solution: max |u − u_exact| and the relative L2 of
+u and ∇u.
 """
 import argparse
 import time
