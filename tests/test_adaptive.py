@@ -16,6 +16,7 @@ from kinn.forms.strong import pde_term
 from kinn.pde import geometry, ops
 from kinn.run.config import PointsConfig, RunConfig, TrainConfig
 from kinn.run.distributed import Group
+from kinn.run.trainer import Run, fit
 from kinn.run.weighting import Adaptive
 
 ENV = Env(torch.device("cpu"), torch.float64, Group(), 0)
@@ -136,6 +137,41 @@ def test_causal_weights_are_the_papers_and_open_in_time_order():
     opened = [next(k for k, s in enumerate(slices) if s[j] > 0.99) for j in range(8)]
     assert opened[0] == 0 and all(a < b for a, b in zip(opened[1:], opened[2:])), opened
     assert w.report()["causal/min"] > 0.99
+
+
+
+@pytest.mark.parametrize("how", ["gradnorm", "rba"])
+def test_a_rollback_restores_the_adaptive_weights_of_the_state_it_returns_to(how):
+    """A non-finite loss at step 13 also spoils the weights adapted from it (gradnorm's ratio of NaN
+    gradients, RBA's multipliers of NaN residuals): the rollback must take them back with the parameters,
+    or every later loss is NaN and the run fails after five rollbacks."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(1, 1).double()
+    x = torch.linspace(0, 1, 101, dtype=torch.float64)[:, None]
+    step = [0]
+
+    def residual(points):  # NaN during step 13 (gradnorm's balance) or 14 (RBA's update, before the hooks)
+        r = model(points) - torch.sin(3 * points)
+        return r * float("nan") if step[0] == 13 else r
+
+    def count(k, points):  # a hook: called before every Adam step, after RBA's update
+        step[0] = k
+        return False
+
+    cfg = RunConfig(problem="line", train=TrainConfig(steps=30, lr=1e-2, log_every=1, eval_every=10, progress=False,
+                                                      on_nonfinite="rollback", weighting=how, gradnorm_every=1))
+    data = FixedBatch({"pde": x})
+    adapted = Adaptive(Known(residual), LINE, model, cfg, data, {})
+
+    def terms():
+        batch = adapted.batch(data.batch)
+        r = model(x) - torch.sin(3 * x) if how == "rba" else residual(x)
+        return {"pde": pde_term(r, batch.get("pde/weight")), "bc:left": model(x[:1]).square().sum()}
+
+    h = fit(Run(model, terms, lambda: {}, data, cfg, hooks={"count": count}, form=Known(residual), weighting=adapted))
+    assert h.rollbacks == 1 and h.adam_steps == 30
+    adapted_rows = [{k: v for k, v in r.items() if k.startswith(("weight/", "rba/"))} for r in h.rows]
+    assert len(adapted_rows) == 29 and all(row and all(map(math.isfinite, row.values())) for row in adapted_rows)
 
 
 RESUMED = {

@@ -103,3 +103,73 @@ def test_predict_refuses_points_of_the_wrong_shape(finished):
     assert r.predict([[0.5], [0.25]])["u"].shape == (2,)
     with pytest.raises(KinnError, match=r"points must have shape \(N, 1\) for problem 'poisson1d_multiscale', got \(2, 3\)"):
         r.predict(np.zeros((2, 3)))
+
+
+# --- the inverse (boundary-integral) form: a problem file whose boundary or data are wrong -------------
+
+INVERSE_FILE = '''
+from kinn import BoundaryIntegralForm, DomainIntegral, Problem, Rectangle, Value
+from kinn.boundary import Boundary, Kelvin, Laplace, Loop, Segment, box, circle, polygon
+from kinn.pde import ops
+
+boundary, kernel, source = box((0, 0), (1, 1), 2), Laplace(), None
+given = {{t: Value(0.0) for t in ("bottom", "right", "top", "left")}}
+{case}
+bad = Problem(name="bad", domain=Rectangle([0, 0], [1, 1]), exact=lambda x: x[:, :1] * 0,
+              inverse=BoundaryIntegralForm(boundary, kernel, flux=lambda u, n: ops.normal(u, n), given=given,
+                                           source=source))
+'''
+
+INVERSE_CASES = [  # (the lines that make the problem file bad, what the one line says)
+    ("boundary = Boundary([[Segment((0, 0), (1, 0)), Segment((1, 0), (1, 1)), Segment((1, 1.1), (0, 0))]])",
+     "the loop does not close: panel 1 ends at [1.0, 1.0] but panel 2 starts at [1.0, 1.1] (gap 0.1; allowed"),
+    ("boundary = polygon([(0, 0), (0, 1), (1, 1), (1, 0)], tags=['bottom', 'right', 'top', 'left'])",
+     "the outer loop (loop 0) is clockwise (signed area -1); allowed: counter-clockwise, with holes clockwise"),
+    ("boundary = Boundary(box((0, 0), (4, 4), 2).loops + [circle((2, 2), 1, 4, tag='hole')])",
+     "hole loop 1 is counter-clockwise (signed area 3.142); allowed: holes clockwise"),
+    ("del given['left']", "the inverse form has no boundary condition on panel tag(s) 'left'; give one in given= "
+                          "for every tag ('bottom', 'right', 'top', 'left')"),
+    ("kernel = Kelvin(1.0, 0.3, 'strain')\ngiven = {t: (Value(0.0), None) for t in given}",
+     "boundary tag 'bottom': give 2 data (Value or Flux), one per component, got 2: Value, NoneType"),
+    ("given['top'] = Value(lambda x: x)",
+     "Value(g) on boundary tag 'top' gave shape (10, 2) at 10 points (N, 2); allowed: (N,) or (N, 1)"),
+    ("given['top'] = Value(lambda x: 1 / (x[:, 0] - x[:, 0]))", "Value(g) on boundary tag 'top' is NaN or infinite"),
+    ("given['top'] = Value('1')", "Value(g): g is a finite number or a function of points (N, 2), got '1'"),
+    ("source = DomainIntegral(lambda x: x)", "DomainIntegral's f gave shape"),
+    ("kernel = 'helmholtz'", "the inverse form needs a fundamental solution (kinn.boundary.Laplace or Kelvin), got "
+                             "str: only operators with one have a boundary integral form"),
+    ("kernel = Laplace", "the inverse form's kernel is the class Laplace, not an instance; give one: Laplace()"),
+    ("kernel = Kelvin(1.0, 0.3, 'strain')\ngiven = {t: (Value(0.0), Value(0.0)) for t in given}",
+     "problem 'bad' has 1 field(s); the inverse form's kernel Kelvin has 2"),
+]
+
+
+@pytest.mark.parametrize("case, message", INVERSE_CASES, ids=[c.split("\n")[-1][:40] for c, _ in INVERSE_CASES])
+def test_a_bad_inverse_form_is_one_line_exit_2_and_leaves_nothing(capsys, tmp_path, case, message):
+    path = tmp_path / "bad_inverse.py"
+    path.write_text(INVERSE_FILE.format(case=case))
+    out = tmp_path / "runs"
+    code = main(["solve", f"{path}:bad", "--form", "inverse", "--family", "kan", *SMALL, "--out", str(out)])
+    _, err = capsys.readouterr()
+    assert code == 2, err
+    assert err.startswith("kinn: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert message in err, err
+    assert not out.exists()
+
+
+def test_an_inverse_form_is_refused_where_the_problem_declares_none(capsys, tmp_path):
+    """A PDE without a fundamental solution has no inverse form to declare: asking for one says which it has."""
+    code = main(["solve", "burgers1d", "--form", "inverse", *SMALL, "--out", str(tmp_path / "runs")])
+    _, err = capsys.readouterr()
+    assert code == 2 and err == "kinn: error: problem 'burgers1d' has no inverse form; it has: strong\n", err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_inverse_run_refuses_points_outside_the_boundary(tmp_path):
+    """The interior field is the representation formula, which holds strictly inside Γ only."""
+    r = kinn.solve("flower", "kan", "inverse", steps=1, lbfgs=0, n_eval=50, write=False, progress=False)
+    assert np.isfinite(r.predict([[0.1, 0.2]])["u"]).all()
+    for x, n in (([[0.1, 0.2], [5.0, 5.0]], 1), ([[np.nan, 0.0], [9.0, 0.0], [0.0, 9.0]], 3)):
+        with pytest.raises(KinnError, match=rf"^{n} of {len(x)} evaluation points lie outside the domain or on its "
+                                            "boundary, e\\.g\\. .*; the representation formula holds inside only$"):
+            r.predict(x)

@@ -107,6 +107,31 @@ def test_the_domain_integral_converges_with_its_triangulation():
     assert errors[-1] < 1e-4
 
 
+
+@pytest.mark.parametrize("kernel", [Laplace(), Kelvin(1.0, 0.3)])
+def test_shared_pieces_blocks_and_the_value_alone_change_no_integral(monkeypatch, kernel):
+    """Targets near the same triangles share their pieces' rules (f evaluated once per piece), in blocks of
+    pieces and pairs: the integrals are those of each target alone, to rounding; derived=False gives the
+    same value (and NaN for the derived part it skips)."""
+    import kinn.boundary.domain as domain
+
+    points, cells = triangulate(polygon([(0, 0), (1, 0), (1, 1), (0, 1)], per_edge=3), 0.3)
+    targets = np.concatenate([inside_square(40), [[0.0, 0.0], [0.5, 0.0], [0.31, 0.002]]])  # corner, edge, near it
+    f = lambda x: np.stack([1 + x[:, 0] * x[:, 1], np.cos(x[:, 0])], 1)[:, : kernel.components]
+    value, derived = domain_integrals(kernel, f, points[cells], targets)
+    alone = [domain_integrals(kernel, f, points[cells], t[None]) for t in targets]
+    assert np.allclose(value, np.concatenate([v for v, _ in alone]), rtol=0, atol=1e-14)
+    assert np.allclose(derived, np.concatenate([d for _, d in alone]), rtol=0, atol=1e-13)
+    monkeypatch.setattr(domain, "BLOCK", 5000)  # many blocks of pieces, of pairs and of targets
+    small = domain_integrals(kernel, f, points[cells], targets)
+    assert np.allclose(small[0], value, rtol=0, atol=1e-14) and np.allclose(small[1], derived, rtol=0, atol=1e-13)
+    only, nan = domain_integrals(kernel, f, points[cells], targets, derived=False)
+    assert np.array_equal(only, small[0]) and nan.shape == derived.shape and np.isnan(nan).all()
+
+
+def inside_square(n: int) -> np.ndarray:
+    return 0.02 + 0.96 * np.random.default_rng(1).random((n, 2))
+
 def test_sources_refuse_what_they_cannot_do():
     with pytest.raises(KinnError, match="a ParticularSolution serves Laplace's kernel only"):
         BoundaryIntegralForm(DISK, Kelvin(1.0, 0.3), flux=lambda u, n: u, given={"circle": (Value(), Value())},

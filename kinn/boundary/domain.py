@@ -59,20 +59,24 @@ def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _distance(targets: np.ndarray, tri: np.ndarray) -> np.ndarray:
-    """(K,) distance from each target (K, 2) to its triangle (K, 3, 2): 0 inside."""
-    edges = [(tri[:, i], tri[:, (i + 1) % 3]) for i in range(3)]
+    """(K,) distance from each target (K, 2) to its triangle (K, 3, 2): 0 inside. (Coordinates apart:
+    numpy's sums over an axis of two are slow, and this runs on every (target, piece) pair.)"""
+    px, py = targets[:, 0], targets[:, 1]
     orient = np.sign(_cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]))
-    inside = np.all([orient * _cross(b - a, targets - a) >= 0 for a, b in edges], axis=0)
-    d = np.full(len(targets), np.inf)
-    for a, b in edges:
-        e = b - a
-        t = np.clip(((targets - a) * e).sum(1) / (e * e).sum(1), 0.0, 1.0)
-        d = np.minimum(d, np.hypot(*(targets - a - t[:, None] * e).T))
+    inside, d = np.ones(len(targets), bool), np.full(len(targets), np.inf)
+    for i in range(3):
+        ax, ay = tri[:, i, 0], tri[:, i, 1]
+        ex, ey = tri[:, (i + 1) % 3, 0] - ax, tri[:, (i + 1) % 3, 1] - ay
+        dx, dy = px - ax, py - ay
+        inside &= orient * (ex * dy - ey * dx) >= 0
+        t = np.clip((dx * ex + dy * ey) / (ex * ex + ey * ey), 0.0, 1.0)
+        d = np.minimum(d, np.hypot(dx - t * ex, dy - t * ey))
     return np.where(inside, 0.0, d)
 
 
 def _diameter(tri: np.ndarray) -> np.ndarray:
-    return np.max([np.hypot(*(tri[:, i] - tri[:, (i + 1) % 3]).T) for i in range(3)], axis=0)
+    e = tri - np.roll(tri, -1, axis=1)                                                # (K, 3, 2) the edges
+    return np.hypot(e[..., 0], e[..., 1]).max(1)
 
 
 def _collapsed(apex: np.ndarray, b: np.ndarray, c: np.ndarray, u: np.ndarray, v: np.ndarray):
@@ -84,28 +88,50 @@ def _collapsed(apex: np.ndarray, b: np.ndarray, c: np.ndarray, u: np.ndarray, v:
     return x, np.broadcast_to(jac[:, None, None], x.shape[:3])
 
 
-def _integrate(kernel: Kernel, f, targets: np.ndarray, apex: np.ndarray, b: np.ndarray, c: np.ndarray,
-               singular: bool) -> tuple[np.ndarray, np.ndarray]:
+def _singular(kernel: Kernel, f, apex: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(K, c), (K, m): ∫ U(x − ξ) f and ∫ U_derived(x − ξ) f over the (signed) triangles (apex, b, c),
-    by the collapsed rule from the apex; `singular`: the apex is the target ξ itself, whose log the
-    Gauss-log rule integrates (see the module's docstring)."""
+    the apex the target ξ itself, by the collapsed rule from the apex, whose log the Gauss-log rule
+    integrates (see the module's docstring)."""
     g, wg = gauss_legendre(ORDER)
     x, jac = _collapsed(apex, b, c, g, g)
     fx = f(x.reshape(-1, 2)).reshape(x.shape[:3] + (-1,))                          # (K, Q, Q, c)
-    r = x - targets[:, None, None, :]
+    r = x - apex[:, None, None, :]
     w = wg[None, :, None] * wg[None, None, :] * g[None, :, None] * jac             # (K, Q, Q)
     U, D = kernel.single(r), kernel.single_derived(r)                              # (K, Q, Q, c, c), (.., m, c)
-    if singular:  # U − a ln u · I stays bounded along u; ∫ u ln u g du = −Σ wl ul g(ul)
-        a, eye = kernel.log_coefficient, np.eye(kernel.components)
-        U = U - a * np.log(g)[None, :, None, None, None] * eye
+    # U − a ln u · I stays bounded along u; ∫ u ln u g du = −Σ wl ul g(ul)
+    a, eye = kernel.log_coefficient, np.eye(kernel.components)
+    U = U - a * np.log(g)[None, :, None, None, None] * eye
     value = np.einsum("kuvij,kuvj,kuv->ki", U, fx, w)
     derived = np.einsum("kuvmj,kuvj,kuv->km", D, fx, w)
-    if singular:
-        sl, wl = gauss_log(ORDER)
-        xl, jl = _collapsed(apex, b, c, sl, g)
-        fl = f(xl.reshape(-1, 2)).reshape(xl.shape[:3] + (-1,))
-        wlog = -wl[None, :, None] * wg[None, None, :] * sl[None, :, None] * jl
-        value += kernel.log_coefficient * np.einsum("kuvj,kuv->kj", fl, wlog)
+    sl, wl = gauss_log(ORDER)
+    xl, jl = _collapsed(apex, b, c, sl, g)
+    fl = f(xl.reshape(-1, 2)).reshape(xl.shape[:3] + (-1,))
+    wlog = -wl[None, :, None] * wg[None, None, :] * sl[None, :, None] * jl
+    value += kernel.log_coefficient * np.einsum("kuvj,kuv->kj", fl, wlog)
+    return value, derived
+
+
+def _rule(f, tri: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The plain collapsed rule of each triangle (K, 3, 2), from its first corner: the points (K, Q², 2)
+    and the weights times f there (K, Q², c)."""
+    g, wg = gauss_legendre(ORDER)
+    x, jac = _collapsed(tri[:, 0], tri[:, 1], tri[:, 2], g, g)
+    w = wg[None, :, None] * wg[None, None, :] * g[None, :, None] * jac             # (K, Q, Q)
+    x = x.reshape(len(tri), -1, 2)
+    return x, w.reshape(len(tri), -1, 1) * f(x.reshape(-1, 2)).reshape(len(tri), x.shape[1], -1)
+
+
+def _sum(kernel: Kernel, targets: np.ndarray, x: np.ndarray, wf: np.ndarray, rows: np.ndarray):
+    """(K, c), (K, m): Σ_q U(x_q − ξ) wf_q and Σ_q U_derived(x_q − ξ) wf_q for each target ξ (K, 2) and
+    the rule (points x, weights × f wf, `_rule`) of its piece, row rows[k] of x and wf: pieces that serve
+    several targets are ruled once."""
+    value, derived = np.empty((len(targets), kernel.components)), np.empty((len(targets), len(kernel.derived)))
+    step = max(1, BLOCK // 8 // x.shape[1])  # smaller blocks than the far part's: ~30 MB of temporaries
+    for start in range(0, len(targets), step):
+        k = slice(start, start + step)
+        r = x[rows[k]] - targets[k, None, :]                                           # (k, Q², 2)
+        value[k] = np.einsum("kqij,kqj->ki", kernel.single(r), wf[rows[k]])
+        derived[k] = np.einsum("kqmj,kqj->km", kernel.single_derived(r), wf[rows[k]])
     return value, derived
 
 
@@ -126,7 +152,7 @@ def _fan(kernel: Kernel, f, apex: np.ndarray, b: np.ndarray, c: np.ndarray, spre
         split = (length > spread * dist) & (dist > tol) & (depth < MAX_DEPTH)
         done = ~split & (dist > tol)
         if done.any():
-            v, d = _integrate(kernel, f, apex[idx[done]], apex[idx[done]], b[done], c[done], True)
+            v, d = _singular(kernel, f, apex[idx[done]], b[done], c[done])
             np.add.at(value, idx[done], v)
             np.add.at(derived, idx[done], d)
         if not split.any():
@@ -137,11 +163,26 @@ def _fan(kernel: Kernel, f, apex: np.ndarray, b: np.ndarray, c: np.ndarray, spre
     return value, derived
 
 
-def _near(kernel: Kernel, f, targets: np.ndarray, tri: np.ndarray, spread: float, tol: float):
-    """(K, c), (K, m): each (target, triangle) pair's integrals, adaptively (module docstring)."""
+def _plain(kernel: Kernel, f, targets: np.ndarray, tri: np.ndarray, key: np.ndarray):
+    """(K, c), (K, m): each (target, piece) pair's integrals by the plain rule, the pieces (K, 3, 2) that
+    share a `key` (K,) (the same piece of the same triangle, near several targets) ruled once, in blocks."""
+    pieces, first, rows = np.unique(key, return_index=True, return_inverse=True)
+    value, derived = np.empty((len(targets), kernel.components)), np.empty((len(targets), len(kernel.derived)))
+    step = max(1, BLOCK // (ORDER * ORDER * 4))
+    for start in range(0, len(pieces), step):
+        stop = min(start + step, len(pieces))
+        x, wf = _rule(f, tri[first[start:stop]])
+        pairs = np.flatnonzero((rows >= start) & (rows < stop)) if len(pieces) > step else np.arange(len(rows))
+        value[pairs], derived[pairs] = _sum(kernel, targets[pairs], x, wf, rows[pairs] - start)
+    return value, derived
+
+
+def _near(kernel: Kernel, f, targets: np.ndarray, tri: np.ndarray, ids: np.ndarray, spread: float, tol: float):
+    """(K, c), (K, m): each (target, triangle) pair's integrals, adaptively (module docstring); ids (K,)
+    number the triangles, so that a piece near several targets is ruled (f evaluated) once."""
     c, m = kernel.components, len(kernel.derived)
     value, derived = np.zeros((len(targets), c)), np.zeros((len(targets), m))
-    idx = np.arange(len(targets))
+    idx, key = np.arange(len(targets)), np.asarray(ids)
     for depth in range(MAX_DEPTH + 1):
         if not len(idx):
             break
@@ -151,7 +192,7 @@ def _near(kernel: Kernel, f, targets: np.ndarray, tri: np.ndarray, spread: float
         split = ~holds & (diam > spread * dist) & (depth < MAX_DEPTH)
         done = ~holds & ~split
         if done.any():
-            v, d = _integrate(kernel, f, p[done], tri[done, 0], tri[done, 1], tri[done, 2], False)
+            v, d = _plain(kernel, f, p[done], tri[done], key[done])
             np.add.at(value, idx[done], v)
             np.add.at(derived, idx[done], d)
         if holds.any():
@@ -165,33 +206,57 @@ def _near(kernel: Kernel, f, targets: np.ndarray, tri: np.ndarray, spread: float
         tri = np.concatenate([np.stack(q, 1) for q in ((t[:, 0], m01, m20), (m01, t[:, 1], m12),
                                                        (m20, m12, t[:, 2]), (m01, m12, m20))])
         idx = np.tile(idx[split], 4)
+        # a child's key: its parent's, renumbered densely (no overflow at any depth), and which child
+        parent = np.unique(key[split], return_inverse=True)[1]
+        key = np.concatenate([4 * parent + j for j in range(4)])
     return value, derived
 
 
-def domain_integrals(kernel: Kernel, f, triangles: np.ndarray, targets: np.ndarray,
-                     spread: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+class _ValueOnly(Kernel):
+    """A kernel's single layer without its derived quantities (m = 0): the domain term's value alone."""
+
+    def __init__(self, kernel: Kernel):
+        self.kernel, self.components, self.log_coefficient = kernel, kernel.components, kernel.log_coefficient
+        self.derived = ()
+
+    def single(self, r):
+        return self.kernel.single(r)
+
+    def double(self, r, n):
+        return self.kernel.double(r, n)
+
+    def single_derived(self, r):
+        return np.zeros(r.shape[:-1] + (0, self.components))
+
+    def double_derived(self, r, n):
+        return np.zeros(r.shape[:-1] + (0, self.components))
+
+
+def domain_integrals(kernel: Kernel, f, triangles: np.ndarray, targets: np.ndarray, spread: float = 0.5,
+                     derived: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """∫Ω U(x − ξ) f(x) dΩ (P, c) and ∫Ω U_derived(x − ξ) f(x) dΩ (P, m) at the targets ξ (P, 2), Ω the
     union of the triangles (T, 3, 2) (any orientation), f: points (N, 2) -> (N, c) float64 numpy.
-    A triangle is integrated adaptively where its diameter exceeds `spread` × its distance to ξ."""
+    A triangle is integrated adaptively where its diameter exceeds `spread` × its distance to ξ.
+    derived=False: the value alone, in about half the time (the derived part is then NaN)."""
+    if not derived:
+        value, _ = domain_integrals(_ValueOnly(kernel), f, triangles, targets, spread)
+        return value, np.full((len(value), len(kernel.derived)), np.nan)
     tri = np.asarray(triangles, dtype=float)
     tri = np.where((_cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]) < 0)[:, None, None], tri[:, ::-1], tri)
     targets = np.asarray(targets, dtype=float).reshape(-1, 2)
     # the plain rule of every triangle, reused for all targets far from it
-    g, wg = gauss_legendre(ORDER)
-    x, jac = _collapsed(tri[:, 0], tri[:, 1], tri[:, 2], g, g)
-    xq = x.reshape(-1, 2)                                                             # (T·Q², 2)
-    wf = (wg[None, :, None] * wg[None, None, :] * g[None, :, None] * jac).reshape(-1, 1) * f(xq)  # (T·Q², c)
-    per = ORDER * ORDER
-    diam = _diameter(tri)
+    x, wf = _rule(f, tri)
+    xq, wf = x.reshape(-1, 2), wf.reshape(-1, wf.shape[-1])                          # (T·Q², 2), (T·Q², c)
+    per, diam, centroid = ORDER * ORDER, _diameter(tri), tri.mean(1)
     tol = 1e-12 * np.ptp(tri.reshape(-1, 2), axis=0).max()  # a target this close to a triangle is on it
     value = np.zeros((len(targets), kernel.components))
     derived = np.zeros((len(targets), len(kernel.derived)))
+    pairs = []
     chunk = max(1, BLOCK // len(xq))
     for start in range(0, len(targets), chunk):
         rows = slice(start, min(start + chunk, len(targets)))
         p = targets[rows]
         # a cheap lower bound on the distance (centroid distance − diameter) finds every near pair
-        centroid = tri.mean(1)
         near = np.hypot(*(centroid[None] - p[:, None]).transpose(2, 0, 1)) - diam[None] < diam[None] / spread
         far = np.repeat(~near, per, axis=1)[..., None]
         weights = far * wf[None]                                                        # (C, T·Q², c)
@@ -199,7 +264,10 @@ def domain_integrals(kernel: Kernel, f, triangles: np.ndarray, targets: np.ndarr
         value[rows] = np.einsum("pqij,pqj->pi", kernel.single(r), weights)
         derived[rows] = np.einsum("pqmj,pqj->pm", kernel.single_derived(r), weights)
         k, t = np.nonzero(near)
-        v, d = _near(kernel, f, p[k], tri[t], spread, tol)
-        np.add.at(value[rows], k, v)
-        np.add.at(derived[rows], k, d)
+        pairs.append((start + k, t))
+    # the near pairs of all targets at once: a piece of a triangle near many targets is ruled once
+    k, t = (np.concatenate(a) for a in zip(*pairs)) if pairs else (np.zeros(0, int), np.zeros(0, int))
+    v, d = _near(kernel, f, targets[k], tri[t], t, spread, tol)
+    np.add.at(value, k, v)
+    np.add.at(derived, k, d)
     return value, derived

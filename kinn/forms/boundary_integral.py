@@ -33,7 +33,7 @@ from kinn.boundary import nodes as boundary_nodes
 from kinn.errors import KinnError
 from kinn.forms.base import Data, Env, Form, Scorer, write_summary
 from kinn.forms.points import at_points, columns
-from kinn.forms.source import Source
+from kinn.forms.source import Source, values_of
 from kinn.pde import geometry
 from kinn.run import evaluate, figures, rundir
 
@@ -49,13 +49,18 @@ class Datum(ABC):
     g: float | Callable = 0.0
     given: ClassVar[str]
 
-    def at(self, x: np.ndarray) -> np.ndarray:
-        """(N,) the datum at points x (N, 2)."""
+    def __post_init__(self):
+        number = isinstance(self.g, (int, float, np.number)) and not isinstance(self.g, bool)
+        if not (callable(self.g) or number and np.isfinite(self.g)):
+            raise KinnError(f"{type(self).__name__}(g): g is a finite number or a function of points (N, 2), "
+                            f"got {self.g!r}")
+
+    def at(self, x: np.ndarray, where: str = "") -> np.ndarray:
+        """(N,) the datum at points x (N, 2); `where` (" on boundary tag 'top'") says where it is given, in the
+        one line that refuses a g giving another shape or a value that is not finite."""
         if not callable(self.g):
             return np.full(len(x), float(self.g))
-        with torch.no_grad():
-            v = self.g(torch.as_tensor(x, dtype=torch.float64))
-        return np.asarray(v, dtype=float).reshape(len(x))
+        return values_of(self.g, x, 1, f"{type(self).__name__}(g){where}")[:, 0]
 
 
 @dataclass(frozen=True)
@@ -133,9 +138,15 @@ class BoundaryIntegralForm(Form):
     def __post_init__(self):
         if not isinstance(self.boundary, Boundary):
             raise KinnError(f"the inverse form needs a kinn.boundary.Boundary, got {type(self.boundary).__name__}")
+        if isinstance(self.kernel, type) and issubclass(self.kernel, Kernel):
+            raise KinnError(f"the inverse form's kernel is the class {self.kernel.__name__}, not an instance; give "
+                            f"one: {self.kernel.__name__}() (Kelvin(mu, nu, plane) for elasticity)")
         if not isinstance(self.kernel, Kernel):
             raise KinnError(f"the inverse form needs a fundamental solution (kinn.boundary.Laplace or Kelvin), got "
                             f"{type(self.kernel).__name__}: only operators with one have a boundary integral form")
+        if not callable(self.flux):
+            raise KinnError(f"the inverse form's flux must be a function flux(u, n) -> (N, c), got "
+                            f"{type(self.flux).__name__}")
         missing = [t for t in self.boundary.tags if t not in self.given]
         if missing:
             raise KinnError(f"the inverse form has no boundary condition on panel tag(s) {', '.join(map(repr, missing))};"
@@ -157,7 +168,9 @@ class BoundaryIntegralForm(Form):
         d, c = self.given[tag], self.kernel.components
         d = (d,) if isinstance(d, Datum) else tuple(d)
         if len(d) != c or not all(isinstance(x, Datum) for x in d):
-            raise KinnError(f"boundary tag '{tag}': give {c} data (Value or Flux), one per component, got {d!r}")
+            got = ", ".join(type(x).__name__ for x in d) or "none"
+            raise KinnError(f"boundary tag '{tag}': give {c} data (Value or Flux), one per component, "
+                            f"got {len(d)}: {got}")
         return d
 
     def conditions(self) -> tuple:
@@ -176,7 +189,7 @@ class BoundaryIntegralForm(Form):
             rows = slice(p * self.n, (p + 1) * self.n)
             for j, d in enumerate(self.per_component(panel.tag)):
                 target = u0 if d.given == "value" else q0
-                target[rows, j] = d.at(nd.points[rows])
+                target[rows, j] = d.at(nd.points[rows], f" on boundary tag '{panel.tag}'")
                 given_u[rows, j] = d.given == "value"
         gu = given_u.ravel()
         us, qs, source = np.zeros((len(nd.points), c)), np.zeros((len(nd.points), c)), np.zeros(len(op.A))
@@ -254,12 +267,12 @@ class BoundaryIntegralForm(Form):
         u[~gu], q[gu] = z[: (~gu).sum()], z[(~gu).sum():]
         return u.reshape(s.u0.shape), q.reshape(s.q0.shape)
 
-    def offset(self, x: np.ndarray) -> Field:
+    def offset(self, x: np.ndarray, derived: bool = True) -> Field:
         """The source's part of the interior field at x (P, 2) (zeros without a source): a constant of
-        the points, which the scorer computes once."""
+        the points, which the scorer computes once; its derived part NaN where not `derived`."""
         if self.source is None:
             return Field(np.zeros((len(x), self.kernel.components)), np.zeros((len(x), len(self.kernel.derived))))
-        return self.source.interior(self.boundary, self.kernel, x)
+        return self.source.interior(self.boundary, self.kernel, x, derived)
 
     def interior(self, rep, u: np.ndarray, q: np.ndarray, offset: Field) -> Field:
         """The interior field of the representation `rep` from the boundary data (u, q) (M, c), with the
@@ -271,7 +284,7 @@ class BoundaryIntegralForm(Form):
     def predict(self, model, problem, x: np.ndarray, env: Env) -> np.ndarray:
         """The interior fields at x (N, 2) by the representation formula; points outside are refused."""
         rep = representation(self.boundary, self.kernel, x, n=self.n)
-        return self.interior(rep, *self.boundary_data(model, problem, env), self.offset(rep.points)).value
+        return self.interior(rep, *self.boundary_data(model, problem, env), self.offset(rep.points, derived=False)).value
 
     def eval_points(self, n: int, seed: int) -> np.ndarray:
         """n held-out points inside Γ: 90% uniform, 10% at distances NEAR × size inward of the boundary."""
@@ -334,7 +347,7 @@ class BoundaryScorer(Scorer):
         self.y = problem.reference_values(self.x)
         self.eval_points, self.pred = self.x, None
         self.rep = representation(form.boundary, form.kernel, self.x, n=form.n)
-        self.offset = form.offset(self.x)
+        self.offset = form.offset(self.x, derived=bool(form.derived))  # the derived part only if scored
         # while training, a subset scored by matrices assembled once (the adaptive integrals cost ~1 s a call)
         self.every = max(1, len(self.x) // DURING)
         blocks = list(representation(form.boundary, form.kernel, self.x[:: self.every], n=form.n).blocks())

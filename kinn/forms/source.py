@@ -27,11 +27,24 @@ from kinn.boundary.domain import domain_integrals, triangulate
 from kinn.errors import KinnError
 
 
-def _numpy(fn: Callable, x: np.ndarray, c: int) -> np.ndarray:
-    """fn (a torch function of float64 points) at x (N, 2), as float64 (N, c)."""
+def values_of(fn: Callable, x: np.ndarray, c: int, what: str) -> np.ndarray:
+    """fn (a torch function of float64 points) at x (N, 2), as float64 (N, c); `what` names fn in the one
+    line that refuses another shape or a value that is not finite."""
     with torch.no_grad():
-        v = fn(torch.as_tensor(x, dtype=torch.float64))
-    return np.asarray(v, dtype=float).reshape(len(x), c)
+        v = np.asarray(fn(torch.as_tensor(x, dtype=torch.float64)), dtype=float)
+    if v.size != len(x) * c or v.shape[:1] != (len(x),):
+        allowed = "(N,) or (N, 1)" if c == 1 else f"(N, {c})"
+        raise KinnError(f"{what} gave shape {v.shape} at {len(x)} points (N, 2); allowed: {allowed}")
+    bad = ~np.isfinite(v).reshape(len(x), c).all(1)
+    if bad.any():
+        raise KinnError(f"{what} is NaN or infinite at {int(bad.sum())} of {len(x)} points, e.g. {x[bad][0].tolist()}; "
+                        "allowed: finite values")
+    return v.reshape(len(x), c)
+
+
+def _function(fn, what: str) -> None:
+    if not callable(fn):
+        raise KinnError(f"{what} must be a function of points (N, 2) (a torch function), got {type(fn).__name__}")
 
 
 class Source(ABC):
@@ -50,8 +63,9 @@ class Source(ABC):
         """(S, c) the domain term at the collocation points, subtracted from the BIE residual."""
 
     @abstractmethod
-    def interior(self, boundary: Boundary, kernel: Kernel, points: np.ndarray) -> Field:
-        """What adds to the representation at interior points (P, 2): value (P, c), derived (P, m)."""
+    def interior(self, boundary: Boundary, kernel: Kernel, points: np.ndarray, derived: bool = True) -> Field:
+        """What adds to the representation at interior points (P, 2): value (P, c), derived (P, m) (NaN
+        where not `derived`: a source may then skip it)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,12 +76,16 @@ class ParticularSolution(Source):
 
     u: Callable
 
+    def __post_init__(self):
+        _function(self.u, "ParticularSolution's u")
+
     def check(self, kernel: Kernel) -> None:
         if not isinstance(kernel, Laplace):
             raise KinnError(f"a ParticularSolution serves Laplace's kernel only, got {type(kernel).__name__}; "
                             "give a body force as DomainIntegral(f)")
 
     def _with_gradient(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values_of(self.u, x, 1, "ParticularSolution's u")  # its shape and finiteness, with one line
         xt = torch.as_tensor(x, dtype=torch.float64).requires_grad_(True)
         u = self.u(xt).reshape(len(x))
         (g,) = torch.autograd.grad(u.sum(), xt)
@@ -80,8 +98,8 @@ class ParticularSolution(Source):
     def bie(self, boundary: Boundary, kernel: Kernel, points: np.ndarray) -> np.ndarray:
         return np.zeros((len(points), 1))  # all in the shift
 
-    def interior(self, boundary: Boundary, kernel: Kernel, points: np.ndarray) -> Field:
-        return Field(*self._with_gradient(points))
+    def interior(self, boundary: Boundary, kernel: Kernel, points: np.ndarray, derived: bool = True) -> Field:
+        return Field(*self._with_gradient(points))  # the gradient costs next to nothing here
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,6 +113,7 @@ class DomainIntegral(Source):
     h: float | None = None
 
     def __post_init__(self):
+        _function(self.f, "DomainIntegral's f")
         if self.h is not None and not self.h > 0:
             raise KinnError(f"DomainIntegral: the spacing h must be > 0, got {self.h}")
 
@@ -111,12 +130,13 @@ class DomainIntegral(Source):
         points, cells = triangulate(boundary, h)
         return points[cells]
 
-    def _integrals(self, boundary: Boundary, kernel: Kernel, points: np.ndarray):
+    def _integrals(self, boundary: Boundary, kernel: Kernel, points: np.ndarray, derived: bool):
         c = kernel.components
-        return domain_integrals(kernel, lambda x: _numpy(self.f, x, c), self.triangles(boundary), points)
+        return domain_integrals(kernel, lambda x: values_of(self.f, x, c, "DomainIntegral's f"), self.triangles(boundary),
+                                points, derived=derived)
 
     def bie(self, boundary: Boundary, kernel: Kernel, points: np.ndarray) -> np.ndarray:
-        return self._integrals(boundary, kernel, points)[0]
+        return self._integrals(boundary, kernel, points, False)[0]
 
-    def interior(self, boundary: Boundary, kernel: Kernel, points: np.ndarray) -> Field:
-        return Field(*self._integrals(boundary, kernel, points))
+    def interior(self, boundary: Boundary, kernel: Kernel, points: np.ndarray, derived: bool = True) -> Field:
+        return Field(*self._integrals(boundary, kernel, points, derived))

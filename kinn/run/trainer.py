@@ -252,18 +252,20 @@ class _Loop:
         return any(changed)
 
     def keep_good(self, step: int) -> None:
-        """Remember this state for a rollback, if the loss at these weights is finite."""
+        """Remember this state for a rollback, if the loss at these weights is finite: the adaptive loss
+        weights too, which a non-finite loss spoils along with the parameters (gradnorm, RBA)."""
         if self.finite_now():
             self.good = (copy.deepcopy(self.run.model.state_dict()), copy.deepcopy(self.opt.state_dict()),
-                         copy.deepcopy(self.sched.state_dict()), step, self.lr_factor)
+                         copy.deepcopy(self.sched.state_dict()), step, self.lr_factor, self.weighting_state)
 
     def rollback(self, step: int) -> bool:
         """On a non-finite loss with train.on_nonfinite = "rollback": back to the last verified-finite state
         at half the rate it had reached (True), at most 5 times."""
         if not (self.cfg.on_nonfinite == "rollback" and self.good and self.hist.rollbacks < 5):
             return False
-        model, opt, sched, good_step, factor = self.good
+        model, opt, sched, good_step, factor, weighting = self.good
         self.run.model.load_state_dict(model)
+        self.run.weighting.load(copy.deepcopy(weighting))
         self.opt.load_state_dict(opt)
         self.sched.load_state_dict(sched)
         self.lr_factor /= 2

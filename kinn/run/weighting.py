@@ -21,7 +21,9 @@ Per-point weights reach the form's "pde" term as batch["pde/weight"] (`kinn.form
 from one residual evaluation at the training points before every Adam step, made as the form makes it
 (`kinn.run.evaluate.residuals_at`); term weights replace the configured ones in the trainer's loss. In
 the L-BFGS stage every weight is frozen at its last Adam value (a line search needs one fixed loss).
-`state()` is in every checkpoint, so a resumed run weighs exactly as the uninterrupted one.
+`state()` is in every checkpoint, so a resumed run weighs exactly as the uninterrupted one, and in the
+trainer's last verified-finite state, so a rollback (train.on_nonfinite = "rollback") takes the weights back
+with the parameters.
 """
 from __future__ import annotations
 
