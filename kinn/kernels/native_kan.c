@@ -107,8 +107,7 @@ static inline T SUF(exp)(T x) {
    t[k * I + i]            the first three derivatives of the squash (b != 0). */
 typedef struct {
   T *x, *u, *d, *q, *t;
-  int64_t* j;
-  int32_t* slot;
+  int32_t *j, *slot;
   int64_t C;
 } SUF(edges_t);
 
@@ -117,7 +116,7 @@ static SUF(edges_t) SUF(edges_new)(int64_t I, int64_t P, int64_t M, int64_t K) {
   e.C = K + 1;
   e.x = malloc(sizeof(T) * I * (5 + 4 * e.C + P + 2 * M));
   e.u = e.x + I, e.t = e.u + I, e.d = e.t + 3 * I, e.q = e.d + 4 * e.C * I;
-  e.j = malloc(sizeof(int64_t) * I);
+  e.j = malloc(sizeof(int32_t) * I);
   e.slot = malloc(sizeof(int32_t) * I * e.C);
   return e;
 }
@@ -128,16 +127,33 @@ static void SUF(edges_free)(SUF(edges_t) e) {
   free(e.slot);
 }
 
-/* dr[i] = basis r's polynomial c (coefficient of u^p at c[p * K]) at u[i], by Horner's rule; zero off the grid. */
-static inline __attribute__((always_inline)) void SUF(horner)(const T* c, const T* u, const int64_t* j, int64_t r,
-                                                              int64_t NB, int64_t I, const int64_t K, T* dr) {
+/* Derivatives 0 .. order of the K active bases of every input at its interval j and local coordinate u
+   (zero off the grid), and the bases' rows of W (slot), in one SIMD pass over the inputs: u and each
+   basis's grid test are read and made once for all orders, and the n-th derivative's Horner steps start
+   at its degree k - n (the table's higher coefficients are zero). K and order are constants where
+   `prepare` dispatches on them, so that the loops unroll. */
+static inline __attribute__((always_inline)) void SUF(bases)(const T* table, const int32_t* j, const T* u, int64_t NB,
+                                                             int64_t I, const int64_t K, const int order, int64_t C,
+                                                             T* d, int32_t* slot) {
+  T cf[4][KD][KD]; /* the table's coefficients, cf[n][p][r], in registers or on the stack: no alias of d */
+  for (int n = 0; n <= order; ++n)
+    for (int64_t p = 0; p < K; ++p)
+      for (int64_t r = 0; r < K; ++r) cf[n][p][r] = table[(n * K + p) * K + r];
 #pragma omp simd
-  for (int64_t i = 0; i < I; ++i) {
-    T v = c[(K - 1) * K];
-    for (int64_t p = K - 2; p >= 0; --p) v = v * u[i] + c[p * K];
-    const int64_t col = j[i] + r;
-    dr[i] = col >= 0 && col < NB ? v : 0;
-  }
+  for (int64_t i = 0; i < I; ++i)
+#pragma GCC unroll 8
+    for (int64_t r = 0; r < K; ++r) {
+      const int32_t col = j[i] + (int32_t)r;
+      const int on = col >= 0 && col < NB;
+      slot[r * I + i] = col < 0 ? 0 : col >= NB ? (int32_t)NB - 1 : col; /* off the grid: a zero basis, any row */
+#pragma GCC unroll 4
+      for (int n = 0; n <= order; ++n) {
+        T v = 0;
+#pragma GCC unroll 8
+        for (int64_t p = K - 1 - n; p >= 0; --p) v = p == K - 1 - n ? cf[n][p][r] : v * u[i] + cf[n][p][r];
+        d[(n * C + r) * I + i] = on ? v : 0;
+      }
+    }
 }
 
 /* The edges of point jn (S, I): squash (where b != 0), locate, bases, silu, chain-rule coefficients.
@@ -162,37 +178,26 @@ static int64_t SUF(prepare)(const T* jn, const T* table, T lo, T scale, int64_t 
     T s = (x[i] - lo) * scale;
     s = s >= smin ? s : smin;
     s = s > smax ? smax : s;
-    const int64_t j = (int64_t)s - ((T)(int64_t)s > s); /* floor */
+    const int32_t j = (int32_t)s - ((T)(int32_t)s > s); /* floor; |s| <= G + K, an int */
     e.j[i] = j, u[i] = s - (T)j;
   }
-  for (int n = 0; n <= order; ++n)
-    for (int64_t r = 0; r < K; ++r) {
-      const T* c = table + n * K * K + r; /* coefficient of u^p at c[p * K] */
-      T* dr = e.d + (n * C + r) * I;
-      switch (K) { /* orders 1 .. 5 with Horner's steps unrolled: one SIMD loop, not a pass over dr per power */
-        case 2: SUF(horner)(c, u, e.j, r, NB, I, 2, dr); break;
-        case 3: SUF(horner)(c, u, e.j, r, NB, I, 3, dr); break;
-        case 4: SUF(horner)(c, u, e.j, r, NB, I, 4, dr); break;
-        case 5: SUF(horner)(c, u, e.j, r, NB, I, 5, dr); break;
-        case 6: SUF(horner)(c, u, e.j, r, NB, I, 6, dr); break;
-        default:
-          for (int64_t i = 0; i < I; ++i) dr[i] = c[(K - 1) * K];
-          for (int64_t p = K - 2; p >= 0; --p)
-#pragma omp simd
-            for (int64_t i = 0; i < I; ++i) dr[i] = dr[i] * u[i] + c[p * K];
-#pragma omp simd
-          for (int64_t i = 0; i < I; ++i) {
-            const int64_t col = e.j[i] + r;
-            dr[i] = col >= 0 && col < NB ? dr[i] : 0;
-          }
-      }
-    }
-  for (int64_t r = 0; r < K; ++r)
-#pragma omp simd
-    for (int64_t i = 0; i < I; ++i) { /* an off-grid basis is zero: any valid row will do */
-      const int64_t col = e.j[i] + r;
-      e.slot[r * I + i] = (int32_t)(col < 0 ? 0 : col >= NB ? NB - 1 : col);
-    }
+#define BASES(K_, ORDER_) SUF(bases)(table, e.j, u, NB, I, K_, ORDER_, C, e.d, e.slot)
+#define BASES_OF_ORDER(K_)                                                       \
+  switch (order) {                                                               \
+    case 1: BASES(K_, 1); break;                                                 \
+    case 2: BASES(K_, 2); break;                                                 \
+    default: BASES(K_, 3);                                                       \
+  }
+  switch (K) { /* orders 1 .. 5 unrolled: one SIMD loop with all bases and derivatives in registers */
+    case 2: BASES_OF_ORDER(2); break;
+    case 3: BASES_OF_ORDER(3); break;
+    case 4: BASES_OF_ORDER(4); break;
+    case 5: BASES_OF_ORDER(5); break;
+    case 6: BASES_OF_ORDER(6); break;
+    default: BASES(K, order);
+  }
+#undef BASES_OF_ORDER
+#undef BASES
   if (base) {
     T* d0 = e.d + K * I;
 #pragma omp simd
@@ -397,7 +402,7 @@ static inline __attribute__((always_inline)) void SUF(narrow_phi)(SUF(edges_t) e
     const int32_t* slot = e.slot + c * I;
 #pragma omp simd
     for (int64_t i = 0; i < I; ++i) {
-      const T wc = w[(int64_t)slot[i] * I + i];
+      const T wc = w[slot[i] * (int32_t)I + (int32_t)i];
       f[i] += wc * d0[i], f[I + i] += wc * d1[i];
       if (three) f[2 * I + i] += wc * d2[i];
     }
@@ -450,13 +455,16 @@ static inline __attribute__((always_inline)) void SUF(narrow_backward_point)(SUF
       for (int64_t c = 0; c < cols; ++c) {
         const T *d0 = e.d + c * I, *d1 = d0 + e.C * I, *d2 = d1 + e.C * I;
         const int32_t* slot = e.slot + c * I;
-        T* gw = GW + o * D * I;
+        T *gw = GW + o * D * I, *v = f; /* f is free until narrow_phi below */
 #pragma omp simd
         for (int64_t i = 0; i < I; ++i) {
-          T v = gs[0] * d0[i] + a1[i] * d1[i];
-          if (M) v += a2[i] * d2[i];
-          gw[(int64_t)slot[i] * I + i] += v;
+          T vi = gs[0] * d0[i] + a1[i] * d1[i];
+          if (M) vi += a2[i] * d2[i];
+          v[i] = vi;
         }
+        /* one input at a time: on Zen 4 the AVX-512 gather and scatter of GW's rows that the vectoriser
+           makes of this loop cost more than scalar loads and stores (about 5% of a narrow backward) */
+        for (int64_t i = 0; i < I; ++i) gw[(int64_t)slot[i] * I + i] += v[i];
       }
     if (!gj) continue;
     SUF(narrow_phi)(e, cols, Wt + o * D * I, I, 1, M != 0, f);
