@@ -19,8 +19,6 @@ import numpy as np
 import kinn
 from kinn import registry
 from kinn.boundary import representation
-from kinn.forms.base import Env
-from kinn.run import distributed
 
 KINN = {  # BINN.md §4: (MLP, KAN)
     "crack_mode3": {"u": (8.73e-4, 8.51e-4)},
@@ -32,15 +30,13 @@ KINN = {  # BINN.md §4: (MLP, KAN)
 
 
 def plate_sets() -> dict:
-    """KINN's measures of the plate: {name: (points (P, 2), quantity)}: its lines (1e-3 inside Γ) and its
-    interior points (a 300² grid of [0.3, 19.7]² with r ≥ 5.3: exactly KINN's 85,418)."""
+    """KINN's measures of the plate: {name of a point set: (points (P, 2), {measure: quantity})}: its lines
+    (1e-3 inside Γ) and its interior points (a 300² grid of [0.3, 19.7]² with r ≥ 5.3: exactly KINN's 85,418)."""
     t = np.linspace(5.0, 20.0, 301)[1:-1]
     g = np.stack(np.meshgrid(np.linspace(0.3, 19.7, 300), np.linspace(0.3, 19.7, 300)), -1).reshape(-1, 2)
-    grid = g[np.hypot(*g.T) >= 5.3]
-    x0 = np.stack([np.full_like(t, 1e-3), t], 1)
-    y0 = np.stack([t, np.full_like(t, 1e-3)], 1)
-    return {"line uy(x=0)": (x0, "uy"), "line mises(x=0)": (x0, "mises"), "line ux(y=0)": (y0, "ux"),
-            "kinn U": (grid, "U"), "kinn mises": (grid, "mises")}
+    return {"x=0": (np.stack([np.full_like(t, 1e-3), t], 1), {"line uy(x=0)": "uy", "line mises(x=0)": "mises"}),
+            "y=0": (np.stack([t, np.full_like(t, 1e-3)], 1), {"line ux(y=0)": "ux"}),
+            "grid": (g[np.hypot(*g.T) >= 5.3], {"kinn U": "U", "kinn mises": "mises"})}
 
 
 def kinn_measures(p, f, u, q) -> dict:
@@ -48,30 +44,30 @@ def kinn_measures(p, f, u, q) -> dict:
     {name: rel. L2}."""
     if p.name != "plate_hole":
         return {}
-    out, fields = {}, {}
-    for key, (x, what) in plate_sets().items():
-        if id(x) not in fields:
-            fields[id(x)] = f.interior(representation(f.boundary, f.kernel, x, n=f.n), u, q, f.offset(x))
-        fld = fields[id(x)]
-        if what in p.fields:
-            pred, ref = fld.value[:, p.fields.index(what)], p.reference_values(x)[:, p.fields.index(what)]
-        else:
-            pred, ref = f.derived[what](fld.value, fld.derived), p.derived_reference(what, x)
-        out[key] = np.linalg.norm(pred - ref) / np.linalg.norm(ref)
+    out = {}
+    for x, measures in plate_sets().values():
+        fld = f.interior(representation(f.boundary, f.kernel, x, n=f.n), u, q, f.offset(x))
+        for key, what in measures.items():
+            if what in p.fields:
+                k = p.fields.index(what)
+                pred, ref = fld.value[:, k], p.reference_values(x)[:, k]
+            else:
+                pred, ref = f.derived[what](fld.value, fld.derived), p.derived_reference(what, x)
+            out[key] = np.linalg.norm(pred - ref) / np.linalg.norm(ref)
     return out
 
 
 def direct_floor(name: str, n_eval: int) -> dict:
     p = registry.get_problem(name)
     f = p.form("inverse")
-    x = f.eval_points(n_eval, 0)
-    field = f.interior(representation(f.boundary, f.kernel, x, n=f.n), *f.direct(), f.offset(x))
+    x, (u, q) = f.eval_points(n_eval, 0), f.direct()
+    field = f.interior(representation(f.boundary, f.kernel, x, n=f.n), u, q, f.offset(x))
     y = p.reference_values(x)
     out = {fld: np.linalg.norm(field.value[:, k] - y[:, k]) / np.linalg.norm(y[:, k]) for k, fld in enumerate(p.fields)}
     for key, fn in f.derived.items():
         ref = p.derived_reference(key, x)
         out[key] = np.linalg.norm(fn(field.value, field.derived) - ref) / np.linalg.norm(ref)
-    return {**out, **kinn_measures(p, f, *f.direct())}
+    return {**out, **kinn_measures(p, f, u, q)}
 
 
 def main():
@@ -91,8 +87,7 @@ def main():
                 t = time.time()
                 r = kinn.solve(name, fam, "inverse", seed=seed, n_eval=a.n_eval, steps=a.steps, write=False, progress=False)
                 errs = {k: r.errors[f"rel_l2/{k}"] for k in KINN[name] if f"rel_l2/{k}" in r.errors}
-                env = Env(next(r.model.buffers()).device, r.dtype, distributed.Group(), seed)
-                errs.update(kinn_measures(r.problem, r.form, *r.form.boundary_data(r.model, r.problem, env)))
+                errs.update(kinn_measures(r.problem, r.form, *r.form.boundary_data(r.model, r.problem, r.env)))
                 got.append(errs)
                 print(f"  {fam} seed {seed}: " + ", ".join(f"{k} {v:.2e}" for k, v in errs.items())
                       + f"  params {r.n_params}, steps {r.history.steps}, "

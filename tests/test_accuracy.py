@@ -34,15 +34,12 @@ def test_the_plate_kan_in_the_inverse_form_beats_kinn_on_its_own_measures():
     import importlib.util
     from pathlib import Path
 
-    from kinn.forms.base import Env
-
     spec = importlib.util.spec_from_file_location("binn_table", Path(__file__).parents[1] / "scripts" / "binn_table.py")
     table = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(table)
     r = kinn.solve("plate_hole", "kan", "inverse", seed=1, n_eval=500, write=False, progress=False)
     assert r.n_params == 1050 and r.history.adam_steps + r.history.lbfgs_evals <= 20_000
-    env = Env(next(r.model.buffers()).device, r.dtype, table.distributed.Group(), 1)
-    got = table.kinn_measures(r.problem, r.form, *r.form.boundary_data(r.model, r.problem, env))
+    got = table.kinn_measures(r.problem, r.form, *r.form.boundary_data(r.model, r.problem, r.env))
     for name, (_, kan) in table.KINN["plate_hole"].items():
         if name in got:
             assert got[name] <= kan, (name, got[name], kan)

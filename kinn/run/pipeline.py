@@ -61,14 +61,18 @@ class Result:
     def form(self) -> Form:
         return self.problem.form(self.config.form)
 
+    @property
+    def env(self) -> Env:
+        """Where the trained model evaluates: its device, the run's dtype and seed, this process alone."""
+        return Env(next(self.model.buffers()).device, self.dtype, distributed.Group(), self.config.train.seed)
+
     def predict(self, points) -> dict[str, np.ndarray]:
         """The trained fields at points (N, D) (physical coordinates): {field name: (N,) array}."""
         x = np.asarray(points, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.problem.dim:
             raise KinnError(f"points must have shape (N, {self.problem.dim}) for problem '{self.problem.name}', "
                             f"got {x.shape}")
-        env = Env(next(self.model.buffers()).device, self.dtype, distributed.Group(), self.config.train.seed)
-        pred = self.form.predict(self.model, self.problem, x, env)
+        pred = self.form.predict(self.model, self.problem, x, self.env)
         return {name: pred[:, k] for k, name in enumerate(self.problem.fields)}
 
     def errors_by_field(self) -> dict[str, dict[str, float]]:
