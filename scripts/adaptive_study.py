@@ -21,13 +21,17 @@ import kinn
 
 BURGERS = dict(steps=3000, lbfgs=500, lr=1e-3, schedule="none", eval_every=3000, weights={},
                model={"widths": [20, 20, 20, 20]}, points={"n_boundary": 100, "n_initial": 200, "n_eval": 5000})
-# RAR-D ends with as many points as its uniform baseline: 500 + 11 rounds x 50 = 1050
+UNIFORM = dict(BURGERS, points=dict(BURGERS["points"], n_interior=1050))
+# RAR and RAR-D end with as many points as their uniform baseline: 500 + 11 rounds x 50 = 1050, added with
+# Wu et al.'s sharp-front density (k = 2, c = 0); RAD redraws its 1050 points every 250 steps with their
+# default density (k = 1, c = 1: with c = 0 every point goes to the shock and the rest of the domain is lost)
+GROW = dict(n_interior=500, adapt_every=250, adapt_points=50, adapt_k=2.0, adapt_c=0.0)
 STUDIES = [
-    ("rar-d", "burgers1d", dict(BURGERS, points=dict(BURGERS["points"], n_interior=1050)),
-     dict(points=dict(BURGERS["points"], n_interior=500, adaptive="rar-d", adapt_every=250, adapt_points=50,
-                      adapt_k=2.0, adapt_c=0.0))),
-    ("causal", "burgers1d", dict(BURGERS, points=dict(BURGERS["points"], n_interior=1050)),
-     dict(points=dict(BURGERS["points"], n_interior=1050), causal=1.0, causal_slices=16)),
+    ("rar", "burgers1d", UNIFORM, dict(points=dict(BURGERS["points"], adaptive="rar", **GROW))),
+    ("rar-d", "burgers1d", UNIFORM, dict(points=dict(BURGERS["points"], adaptive="rar-d", **GROW))),
+    ("rad", "burgers1d", UNIFORM, dict(points=dict(BURGERS["points"], n_interior=1050, adaptive="rad", adapt_every=250,
+                                                   adapt_k=1.0, adapt_c=1.0))),
+    ("causal", "burgers1d", UNIFORM, dict(causal=1.0, causal_slices=16)),
     ("gradnorm", "poisson2d", dict(steps=2000, lbfgs=500, lr=1e-3, schedule="none", eval_every=2000, weights={},
                                    model={"widths": [32, 32, 32]},
                                    points={"n_interior": 1000, "n_boundary": 200, "n_eval": 5000}),

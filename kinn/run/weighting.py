@@ -9,8 +9,11 @@
     gradnorm  learning-rate annealing (Wang, Teng & Perdikaris 2021, "Understanding and mitigating gradient
               flow pathologies in physics-informed neural networks", SIAM J. Sci. Comput. 43): every
               train.gradnorm_every Adam steps, each term k but the physics (the form's `physics_terms`,
-              "pde") takes λ_k <- (1−α) λ_k + α max|∇θ L_pde| / mean|∇θ L_k| (train.gradnorm_alpha),
-              starting from its configured weight; a term of weight 0 stays left out.
+              "pde") takes λ_k <- (1−α) λ_k + α max|∇θ L_pde| / mean|∇θ (λ_k L_k)| (train.gradnorm_alpha),
+              starting from its configured weight; a term of weight 0 stays left out. The denominator is
+              the weighted term's gradient, as in the authors' released code, so λ_k settles at the square
+              root of the gradients' ratio; with the unweighted term's it follows the ratio itself, which
+              grows without bound as the term is satisfied and starves the PDE term.
     causal    causal weighting (Wang, Sankaran & Perdikaris 2024, "Respecting causality for training
               physics-informed neural networks", CMAME 421, 116813), train.causal = ε > 0: the collocation
               points fall into train.causal_slices time slices; slice j's mean squared residual L_j weighs
@@ -184,7 +187,7 @@ class Adaptive(Weighting):
             old = self.terms.get(name, weight(name, self.configured))  # gradnorm starts from the configured one
             if old == 0:
                 continue  # left out by the configuration
-            g = _grads(term, params).abs().mean()
+            g = old * _grads(term, params).abs().mean()  # of the weighted term
             if g > 0 and math.isfinite(float(g)):
                 self.terms[name] = (1 - tc.gradnorm_alpha) * old + tc.gradnorm_alpha * float(reference / g)
 
