@@ -52,6 +52,20 @@ def test_lbfgs_runs_its_full_budget_when_nothing_stops_it():
     assert h.lbfgs_iters == 7 and h.stop_reason == "step budget used"
 
 
+def test_lbfgs_stalled_on_a_kink_says_what_stalls_it():
+    # |θ − 1| + θ/2 has its minimum on the kink at θ = 1, where autograd's gradient is 1/2: no line search
+    # along −∇ finds a decrease there, and L-BFGS stops at once with the gradient far from zero
+    theta = torch.nn.Parameter(torch.ones(1, dtype=torch.float64))
+    model = torch.nn.Module()
+    model.theta = theta
+
+    def terms():
+        return {"kink": (theta - 1).abs().sum() + theta.sum() / 2}
+
+    h = fit(model, terms, lambda: {}, cfg(steps=0, lbfgs=50))
+    assert h.lbfgs_iters <= 2 and "the loss likely has kinks" in h.stop_reason
+
+
 def test_time_limit_stops_training():
     model, terms, evaluate = toy()
     h = fit(model, terms, evaluate, cfg(steps=10**6, time_limit=0.3))

@@ -440,7 +440,10 @@ def _why_lbfgs_stopped(cfg: TrainConfig, params, done: int, evals: int, budget: 
     g = torch.cat([p.grad.reshape(-1) for p in params if p.grad is not None])
     if g.abs().max() <= cfg.lbfgs_tolerance_grad:
         return f"L-BFGS: gradient below tolerance_grad={cfg.lbfgs_tolerance_grad:g} after {done} iterations"
-    return f"L-BFGS: loss or step change below tolerance_change={cfg.lbfgs_tolerance_change:g} after {done} iterations"
+    stalled = ("; so early, the loss likely has kinks, which stop its line search (a cubic-spline KAN's second "
+               "derivatives in a strong form have them; model.kan.order = 5 removes them)") if done <= 2 else ""
+    return (f"L-BFGS: loss or step change below tolerance_change={cfg.lbfgs_tolerance_change:g} after {done} "
+            f"iterations{stalled}")
 
 
 def _postfix(loss: float, row: dict, shown: dict) -> dict:
