@@ -108,7 +108,7 @@ def test_predict_refuses_points_of_the_wrong_shape(finished):
 # --- the inverse (boundary-integral) form: a problem file whose boundary or data are wrong -------------
 
 INVERSE_FILE = '''
-from kinn import BoundaryIntegralForm, DomainIntegral, Problem, Rectangle, Value
+from kinn import BoundaryIntegralForm, DomainIntegral, ParticularSolution, Problem, Rectangle, Value
 from kinn.boundary import Boundary, Kelvin, Laplace, Loop, Segment, box, circle, polygon
 from kinn.pde import ops
 
@@ -136,6 +136,8 @@ INVERSE_CASES = [  # (the lines that make the problem file bad, what the one lin
     ("given['top'] = Value(lambda x: 1 / (x[:, 0] - x[:, 0]))", "Value(g) on boundary tag 'top' is NaN or infinite"),
     ("given['top'] = Value('1')", "Value(g): g is a finite number or a function of points (N, 2), got '1'"),
     ("source = DomainIntegral(lambda x: x)", "DomainIntegral's f gave shape"),
+    ("source = ParticularSolution(lambda x: x)", "ParticularSolution's u gave shape"),
+    ("source = ParticularSolution(lambda x: x[:, 0].log())", "ParticularSolution's u is NaN or infinite"),
     ("kernel = 'helmholtz'", "the inverse form needs a fundamental solution (kinn.boundary.Laplace or Kelvin), got "
                              "str: only operators with one have a boundary integral form"),
     ("kernel = Laplace", "the inverse form's kernel is the class Laplace, not an instance; give one: Laplace()"),

@@ -31,7 +31,12 @@ def values_of(fn: Callable, x: np.ndarray, c: int, what: str) -> np.ndarray:
     """fn (a torch function of float64 points) at x (N, 2), as float64 (N, c); `what` names fn in the one
     line that refuses another shape or a value that is not finite."""
     with torch.no_grad():
-        v = np.asarray(fn(torch.as_tensor(x, dtype=torch.float64)), dtype=float)
+        return _checked(fn(torch.as_tensor(x, dtype=torch.float64)), x, c, what)
+
+
+def _checked(v, x: np.ndarray, c: int, what: str) -> np.ndarray:
+    """fn's values v at x (N, 2) as float64 (N, c), or the one line refusing their shape or a non-finite value."""
+    v = np.asarray(v, dtype=float)
     if v.size != len(x) * c or v.shape[:1] != (len(x),):
         allowed = "(N,) or (N, 1)" if c == 1 else f"(N, {c})"
         raise KinnError(f"{what} gave shape {v.shape} at {len(x)} points (N, 2); allowed: {allowed}")
@@ -85,11 +90,11 @@ class ParticularSolution(Source):
                             "give a body force as DomainIntegral(f)")
 
     def _with_gradient(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        values_of(self.u, x, 1, "ParticularSolution's u")  # its shape and finiteness, with one line
         xt = torch.as_tensor(x, dtype=torch.float64).requires_grad_(True)
-        u = self.u(xt).reshape(len(x))
+        u = self.u(xt)
+        value = _checked(u.detach(), x, 1, "ParticularSolution's u")  # its shape and finiteness, with one line
         (g,) = torch.autograd.grad(u.sum(), xt)
-        return u.detach().numpy()[:, None], g.numpy()
+        return value, g.numpy()
 
     def shift(self, nodes: Nodes, c: int) -> tuple[np.ndarray, np.ndarray]:
         u, g = self._with_gradient(nodes.points)
