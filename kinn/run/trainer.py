@@ -441,7 +441,7 @@ def _why_lbfgs_stopped(cfg: TrainConfig, params, done: int, evals: int, budget: 
     if g.abs().max() <= cfg.lbfgs_tolerance_grad:
         return f"L-BFGS: gradient below tolerance_grad={cfg.lbfgs_tolerance_grad:g} after {done} iterations"
     stalled = ("; so early, the loss likely has kinks, which stop its line search (a cubic-spline KAN's second "
-               "derivatives in a strong form have them; model.kan.order = 5 removes them)") if done <= 2 else ""
+               "derivatives in a strong form have them; order 5, --set model.order=5, removes them)") if done <= 2 else ""
     return (f"L-BFGS: loss or step change below tolerance_change={cfg.lbfgs_tolerance_change:g} after {done} "
             f"iterations{stalled}")
 
